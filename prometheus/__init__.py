@@ -1,0 +1,1 @@
+"""Prometheus engine runs: the orchestration core of a daily trading engine."""

@@ -1,0 +1,5 @@
+"""``python -m prometheus`` is the ``prometheus`` command."""
+
+from prometheus.cli.app import main
+
+main()

@@ -1,0 +1,1 @@
+"""The ``prometheus`` command line: inspection, audited overrides and the services."""

@@ -1,0 +1,97 @@
+"""The root command, its global options, and the one place that turns errors into exits.
+
+Exit codes (SPEC section 5): 0 success; 1 a runtime failure or a failed check; 2 bad
+usage or bad input. An error is one line on stderr, the DSN's password masked, never a
+traceback: typer's pretty exceptions are off, as they would print locals holding the DSN.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Annotated, NoReturn
+
+import psycopg
+import typer
+from sqlalchemy.exc import SQLAlchemyError
+
+from prometheus.cli import db as db_commands
+from prometheus.cli import runs as runs_commands
+from prometheus.cli.context import CliState
+from prometheus.config import Settings, redact_urls
+from prometheus.errors import PrometheusError
+from prometheus.logs import configure_logging
+
+app = typer.Typer(
+    name="prometheus",
+    help="Orchestration core of the daily trading engine: engine_runs, reactor, ingestion.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_commands.app, name="db")
+app.add_typer(runs_commands.app, name="runs")
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="PostgreSQL URL (default: PROMETHEUS_DATABASE_URL, else the embedded server).",
+            show_default=False,
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "INFO",
+) -> None:
+    configure_logging(log_level)
+    settings = Settings.from_process_env(database_url=database_url)
+    ctx.obj = CliState(settings)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def run(argv: Sequence[str] | None = None, *, prog_name: str = "prometheus") -> int:
+    """Run the CLI and return its exit code; every error becomes one line on stderr."""
+    command = typer.main.get_command(app)
+    try:
+        command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name=prog_name,
+            standalone_mode=False,
+        )
+    except typer.Exit as exc:
+        return exc.exit_code
+    except typer.TyperException as exc:  # usage errors and bad parameters: exit 2
+        if type(exc).__name__ == "NoArgsIsHelpError":  # help is already shown (typer's test)
+            return exc.exit_code
+        return _fail(exc.format_message(), exc.exit_code)
+    except typer.Abort:
+        return _fail("aborted", 130)
+    except PrometheusError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except (SQLAlchemyError, psycopg.Error) as exc:
+        return _fail(f"database error: {_first_line(exc)}", 1)
+    except OSError as exc:
+        return _fail(f"{type(exc).__name__}: {exc}", 1)
+    return 0
+
+
+def main() -> NoReturn:
+    sys.exit(run())
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"prometheus: error: {redact_urls(_first_line(message))}", file=sys.stderr)
+    return code
+
+
+def _first_line(exc: object) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""``prometheus db``: apply and inspect schema migrations."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from prometheus.cli.context import state
+from prometheus.cli.render import Format, FormatOption, render
+from prometheus.db import migrate
+
+app = typer.Typer(help="Schema migrations (sql/schema, sql/triggers).", no_args_is_help=True)
+
+
+@app.command()
+def upgrade(ctx: typer.Context) -> None:
+    """Apply missing migration files, one transaction each, under an advisory lock."""
+    engine = state(ctx).engine(upgraded=False)
+    applied = migrate.upgrade(engine)
+    for name in applied:
+        print(f"applied {name}", file=sys.stderr)
+    print(f"database is up to date ({len(applied)} file(s) applied)", file=sys.stderr)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """List applied and pending migration files; exit 1 if any is pending or changed."""
+    engine = state(ctx).engine(upgraded=False)
+    rows = migrate.status(engine)
+    render(
+        [{"name": r.name, "state": str(r.state), "applied_at": r.applied_at} for r in rows],
+        ["name", "state", "applied_at"],
+        fmt,
+    )
+    if any(r.state is not migrate.MigrationState.APPLIED for r in rows):
+        raise typer.Exit(1)

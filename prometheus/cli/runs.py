@@ -1,0 +1,175 @@
+"""``prometheus runs``: inspect runs, ask for transitions, and audited overrides."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from prometheus.cli.context import state
+from prometheus.cli.params import date_param, phase_param, region_param
+from prometheus.cli.render import Format, FormatOption, as_record, render
+from prometheus.errors import PrometheusError, RunNotFound
+from prometheus.pipeline import overrides
+from prometheus.pipeline.phases import Phase
+from prometheus.pipeline.state import (
+    Outcome,
+    Run,
+    Step,
+    advance_all,
+    advance_run,
+    ensure_run,
+    find_run,
+    list_runs,
+    run_events,
+)
+
+app = typer.Typer(help="Inspect and move engine runs.", no_args_is_help=True)
+
+AsOf = Annotated[date, typer.Option("--as-of", parser=date_param, help="YYYY-MM-DD")]
+Region = Annotated[str, typer.Option("--region", parser=region_param, help="e.g. US")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (written to the audit trail).")]
+PhaseFilter = Annotated[Phase | None, typer.Option(parser=phase_param, help="Only this phase.")]
+RegionFilter = Annotated[str | None, typer.Option(parser=region_param, help="Only this region.")]
+
+RUN_COLUMNS = [
+    "run_id",
+    "as_of_date",
+    "region",
+    "phase",
+    "attempts",
+    "next_attempt_at",
+    "phase_changed_at",
+    "updated_at",
+    "last_error",
+]
+EVENT_COLUMNS = ["event_id", "at", "kind", "from_phase", "to_phase", "actor", "detail"]
+
+
+@app.command()
+def ensure(
+    ctx: typer.Context,
+    as_of: AsOf,
+    region: Region,
+    data_ready: Annotated[bool, typer.Option("--data-ready", help="Declare the data in.")] = False,
+) -> None:
+    """Create the run if missing (safe to repeat); --data-ready moves it to DATA_READY."""
+    cli = state(ctx)
+    run = ensure_run(cli.engine(), as_of, region, data_ready=data_ready, actor=cli.actor)
+    _say(run)
+
+
+@app.command()
+def advance(ctx: typer.Context, as_of: AsOf, region: Region) -> None:
+    """Advance one run by one step (exit 1 if the step failed)."""
+    cli = state(ctx)
+    engine = cli.engine()
+    run = _require(find_run(engine, as_of, region), as_of, region)
+    _report(advance_run(engine, run, settings=cli.settings, actor=cli.actor), run)
+
+
+@app.command("advance-all")
+def advance_all_command(ctx: typer.Context) -> None:
+    """Advance every run with work due by one step (for cron; exit 1 if a step failed)."""
+    cli = state(ctx)
+    steps = advance_all(cli.engine(), settings=cli.settings, actor=cli.actor)
+    failed = [s for s in steps if s.outcome in (Outcome.FAILED, Outcome.RETRY_SCHEDULED)]
+    for step in steps:
+        _report_line(step)
+    print(f"advanced {len(steps)} run(s), {len(failed)} failed attempt(s)", file=sys.stderr)
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    phase: Annotated[
+        Phase | None, typer.Option(parser=phase_param, help="Only this phase.")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option(parser=region_param, help="Only this region.")
+    ] = None,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """List runs, oldest first."""
+    runs = list_runs(state(ctx).engine(), phase=phase, region=region)
+    render([as_record(r) for r in runs], RUN_COLUMNS, fmt, title="engine runs")
+
+
+@app.command()
+def show(ctx: typer.Context, as_of: AsOf, region: Region, fmt: FormatOption = Format.TABLE) -> None:
+    """One run and its audit trail."""
+    engine = state(ctx).engine()
+    run = _require(find_run(engine, as_of, region), as_of, region)
+    events = [as_record(e) for e in run_events(engine, run.run_id)]
+    if fmt is Format.JSON:
+        import json
+
+        record = {**as_record(run), "events": events}
+        sys.stdout.write(json.dumps(record, indent=2, default=str) + "\n")
+        return
+    render([as_record(run)], RUN_COLUMNS, fmt, title=f"run {run.run_id}")
+    render(events, EVENT_COLUMNS, fmt, title="events")
+
+
+@app.command()
+def retry(ctx: typer.Context, as_of: AsOf, region: Region, reason: Reason) -> None:
+    """Send a FAILED run back to the phase it failed in, attempts reset."""
+    cli = state(ctx)
+    _say(overrides.retry(cli.engine(), as_of, region, actor=cli.actor, reason=reason))
+
+
+@app.command()
+def cancel(ctx: typer.Context, as_of: AsOf, region: Region, reason: Reason) -> None:
+    """Move an active run to FAILED."""
+    cli = state(ctx)
+    _say(overrides.cancel(cli.engine(), as_of, region, actor=cli.actor, reason=reason))
+
+
+@app.command("set-phase")
+def set_phase(
+    ctx: typer.Context,
+    as_of: AsOf,
+    region: Region,
+    phase: Annotated[Phase, typer.Option(parser=phase_param, help="Target phase.")],
+    reason: Reason,
+    force: Annotated[bool, typer.Option("--force", help="Required: bypasses the rules.")] = False,
+) -> None:
+    """Move a run to any phase (requires --force; audited)."""
+    cli = state(ctx)
+    run = overrides.set_phase(
+        cli.engine(), as_of, region, phase, actor=cli.actor, reason=reason, force=force
+    )
+    _say(run)
+
+
+def _require(run: Run | None, as_of: date, region: str) -> Run:
+    if run is None:
+        raise RunNotFound(f"no run for {as_of.isoformat()} {region}")
+    return run
+
+
+def _say(run: Run) -> None:
+    print(f"run {run.run_id} {run.as_of_date} {run.region}: {run.phase}", file=sys.stderr)
+
+
+def _report_line(step: Step) -> None:
+    if step.run is not None:
+        run = step.run
+        suffix = f" ({step.error})" if step.error else ""
+        print(
+            f"run {run.run_id} {run.as_of_date} {run.region}: {step.outcome}, now {run.phase}"
+            f"{suffix}",
+            file=sys.stderr,
+        )
+
+
+def _report(step: Step, run: Run) -> None:
+    if step.outcome is Outcome.BUSY:
+        raise PrometheusError(f"run {run.run_id} is being advanced by another process")
+    _report_line(step)
+    if step.outcome in (Outcome.FAILED, Outcome.RETRY_SCHEDULED):
+        raise typer.Exit(1)

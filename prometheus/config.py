@@ -1,0 +1,160 @@
+"""Configuration in one place: environment and flags become one frozen Settings.
+
+Nothing else in the package reads ``os.environ``. ``Settings.from_env`` is pure (it
+takes the mapping), so tests build settings without monkeypatching.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from prometheus.calendar import DEFAULT_REGION_EXCHANGES
+from prometheus.errors import InputError
+
+MAX_ATTEMPTS_DEFAULT = 3
+RETRY_BASE_SECONDS_DEFAULT = 10.0
+RETRY_CAP = timedelta(minutes=15)
+PHASE_TIMEOUT_SECONDS_DEFAULT = 3600.0
+HOME_DEFAULT = Path("~/.local/share/prometheus")
+
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the engine, the reactor and the CLI are configured with."""
+
+    database_url: str | None = None
+    home: Path = field(default_factory=HOME_DEFAULT.expanduser)
+    max_attempts: int = MAX_ATTEMPTS_DEFAULT
+    retry_base: timedelta = timedelta(seconds=RETRY_BASE_SECONDS_DEFAULT)
+    phase_timeout: timedelta = timedelta(seconds=PHASE_TIMEOUT_SECONDS_DEFAULT)
+    phase_tasks: str | None = None
+    region_exchanges: Mapping[str, str] = field(default_factory=lambda: DEFAULT_REGION_EXCHANGES)
+    os_user: str = "unknown"
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise InputError(f"PROMETHEUS_MAX_ATTEMPTS must be >= 1, got {self.max_attempts}")
+        if self.retry_base.total_seconds() < 0:
+            raise InputError("PROMETHEUS_RETRY_BASE_SECONDS must be >= 0")
+        if self.phase_timeout.total_seconds() <= 0:
+            raise InputError("PROMETHEUS_PHASE_TIMEOUT must be > 0")
+        if self.database_url is not None:
+            _parse_url(self.database_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Read ``PROMETHEUS_*`` variables; keyword overrides (CLI flags) win when not None."""
+        values: dict[str, Any] = {"os_user": _os_user(environ)}
+        if url := environ.get("PROMETHEUS_DATABASE_URL"):
+            values["database_url"] = url
+        if home := environ.get("PROMETHEUS_HOME"):
+            values["home"] = Path(home).expanduser()
+        if raw := environ.get("PROMETHEUS_MAX_ATTEMPTS"):
+            values["max_attempts"] = _number(raw, "PROMETHEUS_MAX_ATTEMPTS", int)
+        if raw := environ.get("PROMETHEUS_RETRY_BASE_SECONDS"):
+            seconds = _number(raw, "PROMETHEUS_RETRY_BASE_SECONDS", float)
+            values["retry_base"] = timedelta(seconds=seconds)
+        if raw := environ.get("PROMETHEUS_PHASE_TIMEOUT"):
+            seconds = _number(raw, "PROMETHEUS_PHASE_TIMEOUT", float)
+            values["phase_timeout"] = timedelta(seconds=seconds)
+        if module := environ.get("PROMETHEUS_PHASE_TASKS"):
+            values["phase_tasks"] = module
+        if raw := environ.get("PROMETHEUS_REGION_EXCHANGES"):
+            values["region_exchanges"] = _region_map(raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    @classmethod
+    def from_process_env(cls, **overrides: Any) -> Settings:
+        """Settings of this process: its environment, then the flags."""
+        return cls.from_env(os.environ, **overrides)
+
+    def with_database_url(self, url: str) -> Settings:
+        return replace(self, database_url=url)
+
+    def redacted_dsn(self) -> str:
+        """The database URL with its password masked: the only form that may be shown."""
+        if self.database_url is None:
+            return "(embedded)"
+        return _parse_url(self.database_url).render_as_string(hide_password=True)
+
+    def redact(self, text: str) -> str:
+        """Remove the DSN's password from text bound for a log line or an error message."""
+        if self.database_url is None:
+            return redact_urls(text)
+        password = _parse_url(self.database_url).password
+        if password:
+            text = text.replace(str(password), "***")
+        return redact_urls(text)
+
+    @property
+    def embedded_home(self) -> Path:
+        return self.home / "pgdata"
+
+
+_URL_PASSWORD = re.compile(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]+@")
+
+
+def redact_urls(text: str) -> str:
+    """Mask the password of any URL in text: the last guard before stderr or a log line."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def sqlalchemy_url(database_url: str) -> URL:
+    """The SQLAlchemy URL for a libpq URL: same server, the psycopg 3 driver."""
+    return _parse_url(database_url).set(drivername="postgresql+psycopg")
+
+
+def libpq_url(database_url: str) -> str:
+    """The plain ``postgresql://`` form that psycopg.connect and libpq accept."""
+    url = _parse_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+def _parse_url(raw: str) -> URL:
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise InputError("PROMETHEUS_DATABASE_URL is not a valid database URL") from None
+    if url.get_backend_name() != "postgresql":
+        raise InputError("PROMETHEUS_DATABASE_URL must name a PostgreSQL database")
+    return url
+
+
+def _number(raw: str, name: str, kind: Callable[[str], N]) -> N:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InputError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _region_map(raw: str) -> Mapping[str, str]:
+    """Parse ``US=XNYS,EU=XETR``: regions map to exchange calendars."""
+    pairs: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        region, sep, exchange = item.partition("=")
+        if not sep or not region.strip() or not exchange.strip():
+            raise InputError(f"PROMETHEUS_REGION_EXCHANGES: expected REGION=EXCHANGE, got {item!r}")
+        pairs[region.strip().upper()] = exchange.strip().upper()
+    return MappingProxyType(pairs)
+
+
+def _os_user(environ: Mapping[str, str]) -> str:
+    """The operator's OS user, recorded as the actor of CLI overrides."""
+    try:
+        return getpass.getuser()
+    except OSError:
+        return environ.get("USER", "unknown")

@@ -1,0 +1,1 @@
+"""Database access: engines, the listener connection, named SQL, migrations."""

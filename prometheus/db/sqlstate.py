@@ -1,0 +1,26 @@
+"""Database errors that mean something to the engine, mapped to its own exceptions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from sqlalchemy.exc import DBAPIError
+
+from prometheus.errors import IllegalTransition
+
+#: Raised by the transition guard trigger (sql/triggers/0004_engine_runs.sql).
+ILLEGAL_TRANSITION = "PX001"
+
+
+@contextmanager
+def mapped_errors() -> Iterator[None]:
+    """Turn the guard trigger's refusal into IllegalTransition; let the rest through."""
+    try:
+        yield
+    except DBAPIError as exc:
+        orig = exc.orig
+        if isinstance(orig, psycopg.Error) and orig.sqlstate == ILLEGAL_TRANSITION:
+            raise IllegalTransition(orig.diag.message_primary or "illegal transition") from None
+        raise

@@ -1,0 +1,35 @@
+"""The exception hierarchy. Each class carries the exit code the CLI turns it into."""
+
+from __future__ import annotations
+
+
+class PrometheusError(Exception):
+    """A runtime failure: the database is down, a phase failed, a check found problems."""
+
+    exit_code = 1
+
+
+class InputError(PrometheusError):
+    """Bad usage or bad input: a malformed date, an unknown phase or region, a bad CSV."""
+
+    exit_code = 2
+
+
+class IllegalTransition(InputError):
+    """The state machine refuses this phase change (raised by Python or by the database)."""
+
+
+class RunNotFound(InputError):
+    """No run exists for that date and region."""
+
+
+class NotUpgraded(PrometheusError):
+    """The database schema is missing or behind: run `prometheus db upgrade`."""
+
+
+class MigrationError(PrometheusError):
+    """A migration file is inconsistent with what the database recorded."""
+
+
+class CheckFailed(PrometheusError):
+    """`prometheus check` found problems."""

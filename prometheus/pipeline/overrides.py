@@ -1,0 +1,64 @@
+"""Audited manual overrides: retry, cancel and set-phase, each with who and why.
+
+Who may force what is decided here, not in the CLI: retry only from FAILED and only
+back to the phase the run failed in; cancel only an active run; set-phase anything,
+but only when the operator says ``force``. Every one goes through ``update_phase``, so
+the database's audit trigger records the actor and the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Engine
+
+from prometheus.db.queries import query
+from prometheus.errors import InputError, RunNotFound
+from prometheus.pipeline.phases import TERMINAL, Phase
+from prometheus.pipeline.state import Run, find_run, update_phase
+
+
+def retry(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
+    """FAILED back to the phase it failed in, with its attempts reset."""
+    with db.begin() as conn:
+        run = _require(find_run(conn, as_of_date, region), as_of_date, region)
+        if run.phase is not Phase.FAILED:
+            raise InputError(f"run {run.run_id} is {run.phase}, not FAILED: nothing to retry")
+        failed_in = conn.execute(query("phase_failed_in"), {"run_id": run.run_id}).scalar()
+        target = Phase(failed_in) if failed_in else Phase.DATA_READY
+        detail = {"override": "retry", "reason": _reason(reason)}
+        return update_phase(conn, run, target, actor=actor, detail=detail, force=True)
+
+
+def cancel(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
+    """An active run to FAILED (a legal transition, so no force is needed)."""
+    with db.begin() as conn:
+        run = _require(find_run(conn, as_of_date, region), as_of_date, region)
+        if run.phase in TERMINAL:
+            raise InputError(f"run {run.run_id} is already {run.phase}: nothing to cancel")
+        detail = {"override": "cancel", "reason": _reason(reason)}
+        return update_phase(conn, run, Phase.FAILED, actor=actor, detail=detail)
+
+
+def set_phase(
+    db: Engine, as_of_date: date, region: str, phase: Phase, *, actor: str, reason: str, force: bool
+) -> Run:
+    """Any run to any phase; refused unless the operator passes ``force``."""
+    if not force:
+        raise InputError("set-phase bypasses the state machine: pass --force to confirm")
+    with db.begin() as conn:
+        run = _require(find_run(conn, as_of_date, region), as_of_date, region)
+        detail = {"override": "set-phase", "reason": _reason(reason)}
+        return update_phase(conn, run, phase, actor=actor, detail=detail, force=True)
+
+
+def _require(run: Run | None, as_of_date: date, region: str) -> Run:
+    if run is None:
+        raise RunNotFound(f"no run for {as_of_date.isoformat()} {region}")
+    return run
+
+
+def _reason(reason: str) -> str:
+    if not reason.strip():
+        raise InputError("--reason must say why (it is written to the audit trail)")
+    return reason.strip()

@@ -1,0 +1,22 @@
+-- name: migration_lock
+-- Serialise concurrent upgrades; a session lock, so it spans the per-file transactions.
+SELECT pg_advisory_lock(hashtextextended('prometheus.migrate', 0));
+
+-- name: migration_unlock
+SELECT pg_advisory_unlock(hashtextextended('prometheus.migrate', 0));
+
+-- name: create_migrations_table
+CREATE TABLE IF NOT EXISTS prometheus_migrations (
+    name       text PRIMARY KEY,
+    checksum   text        NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: migrations_table_exists
+SELECT to_regclass('prometheus_migrations') IS NOT NULL AS present;
+
+-- name: applied_migrations
+SELECT name, checksum, applied_at FROM prometheus_migrations ORDER BY name;
+
+-- name: record_migration
+INSERT INTO prometheus_migrations (name, checksum) VALUES (:name, :checksum);

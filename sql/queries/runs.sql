@@ -1,0 +1,91 @@
+-- name: insert_run
+-- Create the run if it is missing; a concurrent creator wins quietly (ON CONFLICT).
+WITH context AS (
+    SELECT set_config('prometheus.actor', :actor, true)
+)
+INSERT INTO engine_runs (as_of_date, region)
+SELECT :as_of_date, :region FROM context
+ON CONFLICT (as_of_date, region) DO NOTHING
+RETURNING *;
+
+-- name: find_run
+SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region;
+
+-- name: get_run
+SELECT * FROM engine_runs WHERE run_id = :run_id;
+
+-- name: claim_run
+-- Take the run's row lock for the whole phase transaction. SKIP LOCKED: a run locked by
+-- another process is that process's work, never waited for and never done twice.
+SELECT r.*, coalesce(r.next_attempt_at <= now(), true) AS due
+FROM engine_runs r
+WHERE r.run_id = :run_id
+FOR UPDATE SKIP LOCKED;
+
+-- name: update_phase
+-- The guard trigger validates the move and the audit trigger records it, reading who
+-- asks, why, and whether to notify from these transaction-local settings.
+WITH context AS (
+    SELECT set_config('prometheus.actor', :actor, true),
+           set_config('prometheus.detail', :detail, true),
+           set_config('prometheus.force', :force, true),
+           set_config('prometheus.notify', :notify, true)
+)
+UPDATE engine_runs r
+SET phase = :to_phase
+FROM context
+WHERE r.run_id = :run_id AND r.phase = :from_phase
+RETURNING r.*;
+
+-- name: record_failed_attempt
+-- A failed attempt is counted, explained and scheduled in one statement, with its event.
+WITH failed AS (
+    UPDATE engine_runs
+    SET attempts = :attempts,
+        last_error = :error,
+        next_attempt_at = now() + make_interval(secs => :retry_in_s)
+    WHERE run_id = :run_id
+    RETURNING run_id, phase
+)
+INSERT INTO engine_run_events (run_id, kind, from_phase, to_phase, actor, detail)
+SELECT run_id, 'attempt_failed', phase, phase, :actor, CAST(:detail AS jsonb) FROM failed;
+
+-- name: list_runs
+SELECT * FROM engine_runs
+WHERE (CAST(:phase AS text) IS NULL OR phase = :phase)
+  AND (CAST(:region AS text) IS NULL OR region = :region)
+ORDER BY as_of_date, region;
+
+-- name: list_active_runs
+SELECT * FROM engine_runs
+WHERE phase NOT IN ('COMPLETED', 'FAILED')
+ORDER BY as_of_date, region;
+
+-- name: list_due_runs
+-- The sweep: workable runs not backing off, oldest work first. Served by
+-- engine_runs_due_idx, so it costs what is due, not what is active.
+SELECT run_id FROM engine_runs
+WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
+  AND coalesce(next_attempt_at, '-infinity'::timestamptz) <= now()
+ORDER BY coalesce(next_attempt_at, '-infinity'::timestamptz), run_id
+LIMIT :limit;
+
+-- name: next_retry_in
+-- Seconds until the earliest backoff ends, so the sweeper can wake for it.
+SELECT extract(epoch FROM min(next_attempt_at) - now()) AS seconds
+FROM engine_runs
+WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
+  AND next_attempt_at > now();
+
+-- name: run_events
+SELECT event_id, run_id, kind, from_phase, to_phase, at, actor, detail
+FROM engine_run_events
+WHERE run_id = :run_id
+ORDER BY event_id;
+
+-- name: phase_failed_in
+-- Where a FAILED run was when it failed: the retry override sends it back there.
+SELECT from_phase FROM engine_run_events
+WHERE run_id = :run_id AND kind = 'transition' AND to_phase = 'FAILED'
+ORDER BY event_id DESC
+LIMIT 1;
