@@ -1,0 +1,60 @@
+"""Whole databases: create and drop them, and scratch ones that clean up after themselves.
+
+``prometheus bench`` measures on a scratch database it creates on the configured server,
+so it never touches real data; the test suite uses the same functions per test.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from prometheus.config import libpq_url
+from prometheus.db.connect import make_engine
+from prometheus.db.migrate import upgrade
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server and credentials, another database."""
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def create_database(server_url: str, name: str, *, template: str | None = None) -> str:
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(statement)
+    return with_database(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop it even if connections are left (a killed reactor's, say)."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def upgrade_database(url: str) -> None:
+    engine = make_engine(url, application_name="prometheus-upgrade", pool_size=1)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def scratch_database(server_url: str, *, prefix: str = "prometheus_scratch") -> Iterator[str]:
+    """A new, upgraded database on the server of ``server_url``, dropped on exit."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    url = create_database(server_url, name)
+    try:
+        upgrade_database(url)
+        yield url
+    finally:
+        drop_database(server_url, name)

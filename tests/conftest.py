@@ -1,0 +1,69 @@
+"""Session fixtures: one PostgreSQL server, one upgraded template, a fresh database per test.
+
+``CREATE DATABASE ... TEMPLATE`` copies the upgraded schema quickly, so every test starts
+from a clean, real database; it is dropped ``WITH (FORCE)`` afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from prometheus.config import Settings
+from prometheus.db.connect import make_engine
+from prometheus.db.databases import create_database, drop_database, upgrade_database
+from tests.support.servers import postgres_server
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def template_name(server_url: str) -> Iterator[str]:
+    """An upgraded database to copy from; no connection stays open on it."""
+    name = _unique("prometheus_tpl")
+    upgrade_database(create_database(server_url, name))
+    yield name
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def db_url(server_url: str, template_name: str) -> Iterator[str]:
+    """A fresh, upgraded database for one test."""
+    name = _unique("prometheus_t")
+    url = create_database(server_url, name, template=template_name)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def empty_db_url(server_url: str) -> Iterator[str]:
+    """A fresh database with no schema at all (for migration tests)."""
+    name = _unique("prometheus_e")
+    url = create_database(server_url, name)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url, application_name="tests", pool_size=8)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(db_url: str) -> Settings:
+    """Settings for in-process engine calls: no backoff wait, so retries are immediate."""
+    return Settings(database_url=db_url, retry_base=timedelta(0))
