@@ -15,6 +15,7 @@ import psycopg
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
+from prometheus.cli import bench as bench_commands
 from prometheus.cli import db as db_commands
 from prometheus.cli import runs as runs_commands
 from prometheus.cli.context import CliState
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(runs_commands.app, name="runs")
+app.add_typer(bench_commands.app, name="bench")
 
 
 @app.callback()
