@@ -27,6 +27,10 @@ RETRY_BASE_SECONDS_DEFAULT = 10.0
 RETRY_CAP = timedelta(minutes=15)
 PHASE_TIMEOUT_SECONDS_DEFAULT = 3600.0
 HOME_DEFAULT = Path("~/.local/share/prometheus")
+SWEEP_INTERVAL_SECONDS_DEFAULT = 60.0
+CONCURRENCY_DEFAULT = 4
+SHUTDOWN_TIMEOUT_SECONDS_DEFAULT = 30.0
+HEARTBEAT_INTERVAL_SECONDS_DEFAULT = 10.0
 
 N = TypeVar("N", int, float)
 
@@ -43,6 +47,12 @@ class Settings:
     phase_tasks: str | None = None
     region_exchanges: Mapping[str, str] = field(default_factory=lambda: DEFAULT_REGION_EXCHANGES)
     os_user: str = "unknown"
+    # The reactor's (flags of `prometheus reactor` override these).
+    sweep_interval: timedelta = timedelta(seconds=SWEEP_INTERVAL_SECONDS_DEFAULT)
+    concurrency: int = CONCURRENCY_DEFAULT
+    metrics_port: int | None = None
+    shutdown_timeout: timedelta = timedelta(seconds=SHUTDOWN_TIMEOUT_SECONDS_DEFAULT)
+    heartbeat_interval: timedelta = timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS_DEFAULT)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -51,6 +61,12 @@ class Settings:
             raise InputError("PROMETHEUS_RETRY_BASE_SECONDS must be >= 0")
         if self.phase_timeout.total_seconds() <= 0:
             raise InputError("PROMETHEUS_PHASE_TIMEOUT must be > 0")
+        if self.sweep_interval.total_seconds() <= 0:
+            raise InputError("the sweep interval must be > 0")
+        if not 1 <= self.concurrency <= 256:
+            raise InputError(f"concurrency must be between 1 and 256, got {self.concurrency}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise InputError(f"invalid metrics port {self.metrics_port}")
         if self.database_url is not None:
             _parse_url(self.database_url)
 
@@ -72,6 +88,11 @@ class Settings:
             values["phase_timeout"] = timedelta(seconds=seconds)
         if module := environ.get("PROMETHEUS_PHASE_TASKS"):
             values["phase_tasks"] = module
+        if raw := environ.get("PROMETHEUS_SWEEP_INTERVAL"):
+            seconds = _number(raw, "PROMETHEUS_SWEEP_INTERVAL", float)
+            values["sweep_interval"] = timedelta(seconds=seconds)
+        if raw := environ.get("PROMETHEUS_CONCURRENCY"):
+            values["concurrency"] = _number(raw, "PROMETHEUS_CONCURRENCY", int)
         if raw := environ.get("PROMETHEUS_REGION_EXCHANGES"):
             values["region_exchanges"] = _region_map(raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -81,6 +102,10 @@ class Settings:
     def from_process_env(cls, **overrides: Any) -> Settings:
         """Settings of this process: its environment, then the flags."""
         return cls.from_env(os.environ, **overrides)
+
+    def from_overrides(self, **overrides: Any) -> Settings:
+        """These settings with the given flags applied (None means "not given")."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def with_database_url(self, url: str) -> Settings:
         return replace(self, database_url=url)

@@ -19,6 +19,7 @@ from prometheus.cli import bench as bench_commands
 from prometheus.cli import db as db_commands
 from prometheus.cli import runs as runs_commands
 from prometheus.cli.context import CliState
+from prometheus.cli.reactor import reactor
 from prometheus.config import Settings, redact_urls
 from prometheus.errors import PrometheusError
 from prometheus.logs import configure_logging
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(runs_commands.app, name="runs")
 app.add_typer(bench_commands.app, name="bench")
+app.command()(reactor)
 
 
 @app.callback()

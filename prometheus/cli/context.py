@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
 import typer
@@ -10,7 +9,7 @@ from sqlalchemy import Engine
 
 from prometheus.config import Settings
 from prometheus.db.connect import make_engine
-from prometheus.db.embedded import embedded_database_url
+from prometheus.db.embedded import with_database
 from prometheus.db.migrate import require_upgraded
 
 
@@ -26,13 +25,7 @@ class CliState:
 
     def resolve_database(self) -> Settings:
         """Settings with a database URL: the configured one, or the embedded server's."""
-        if self.settings.database_url is None:
-            home = self.settings.embedded_home
-            print(
-                f"prometheus: no PROMETHEUS_DATABASE_URL; using the embedded PostgreSQL in {home}",
-                file=sys.stderr,
-            )
-            self.settings = self.settings.with_database_url(embedded_database_url(home))
+        self.settings = with_database(self.settings)
         return self.settings
 
     def engine(self, *, upgraded: bool = True) -> Engine:

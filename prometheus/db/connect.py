@@ -22,6 +22,9 @@ _KEEPALIVES: dict[str, Any] = {
     "keepalives_idle": 10,
     "keepalives_interval": 3,
     "keepalives_count": 3,
+    # Unacknowledged data (a query sent into a blackholed link) fails after this, not
+    # after the kernel's retransmission limit of a quarter of an hour.
+    "tcp_user_timeout": 20_000,
     "connect_timeout": CONNECT_TIMEOUT_S,
 }
 

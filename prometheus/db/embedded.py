@@ -9,6 +9,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from prometheus.config import Settings
+from prometheus.logs import get_logger
+
+log = get_logger(__name__)
+
 
 def embedded_database_url(pgdata: Path) -> str:
     """Start (or find running) the embedded server and return its URL."""
@@ -22,3 +27,17 @@ def embedded_database_url(pgdata: Path) -> str:
         server = get_server(pgdata, cleanup_mode=None)
     url: str = server.get_uri()
     return url
+
+
+def with_database(settings: Settings) -> Settings:
+    """Settings that name a database: the configured one, or else the embedded server's
+    (said on stderr, so nobody mistakes it for production)."""
+    if settings.database_url is not None:
+        return settings
+    home = settings.embedded_home
+    log.info(
+        "database.embedded",
+        home=str(home),
+        hint="set PROMETHEUS_DATABASE_URL to use another server",
+    )
+    return settings.with_database_url(embedded_database_url(home))

@@ -98,8 +98,9 @@ class Outcome(StrEnum):
 @dataclass(frozen=True)
 class Step:
     outcome: Outcome
-    run: Run | None
+    run: Run | None  # as the step left it
     error: str | None = None
+    phase: Phase | None = None  # the phase whose task ran, if one did
 
     @property
     def should_continue(self) -> bool:
@@ -296,7 +297,7 @@ def _run_phase(conn: Connection, run: Run, *, settings: Settings, actor: str, no
         notify=notify,
     )
     log.info("phase.completed", duration_s=round(duration_s, 6), to_phase=str(after.phase))
-    return Step(Outcome.ADVANCED, after)
+    return Step(Outcome.ADVANCED, after, phase=run.phase)
 
 
 def _record_failure(
@@ -322,12 +323,12 @@ def _record_failure(
     )
     if not last:
         log.warning("phase.failed", attempt=attempts, error=error, retry_in_s=detail["retry_in_s"])
-        return Step(Outcome.RETRY_SCHEDULED, get_run(conn, run.run_id), error)
+        return Step(Outcome.RETRY_SCHEDULED, get_run(conn, run.run_id), error, run.phase)
     failed = update_phase(
         conn, run, Phase.FAILED, actor=actor, detail={"error": error, "attempts": attempts}
     )
     log.error("run.failed", attempt=attempts, error=error)
-    return Step(Outcome.FAILED, failed, error)
+    return Step(Outcome.FAILED, failed, error, run.phase)
 
 
 def _describe(exc: BaseException) -> str:

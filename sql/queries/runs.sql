@@ -72,10 +72,11 @@ LIMIT :limit;
 
 -- name: next_retry_in
 -- Seconds until the earliest backoff ends, so the sweeper can wake for it.
-SELECT extract(epoch FROM min(next_attempt_at) - now()) AS seconds
+SELECT extract(epoch FROM min(coalesce(next_attempt_at, '-infinity'::timestamptz)) - now())
+       AS seconds
 FROM engine_runs
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
-  AND next_attempt_at > now();
+  AND coalesce(next_attempt_at, '-infinity'::timestamptz) > now();
 
 -- name: run_events
 SELECT event_id, run_id, kind, from_phase, to_phase, at, actor, detail

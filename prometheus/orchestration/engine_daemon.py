@@ -1,0 +1,213 @@
+"""The reactor (SPEC section 6): listener, dispatcher, sweeper and health, wired together.
+
+Run it as ``prometheus reactor`` or ``python -m prometheus.orchestration.engine_daemon``.
+SIGTERM/SIGINT stop it taking work and let running phases finish (bounded by the
+shutdown timeout); SIGKILL loses nothing, because every claim is a row lock that dies
+with the connection and every phase commits with its work or not at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+from typing import Any
+
+from prometheus.config import Settings, redact_urls
+from prometheus.db.connect import make_engine
+from prometheus.db.embedded import with_database
+from prometheus.db.migrate import require_upgraded
+from prometheus.db.queries import query
+from prometheus.errors import PrometheusError
+from prometheus.logs import configure_logging, get_logger
+from prometheus.orchestration.dispatcher import Dispatcher
+from prometheus.orchestration.health import HealthServer
+from prometheus.orchestration.listener import Listener
+from prometheus.orchestration.metrics import ReactorMetrics
+from prometheus.orchestration.sweeper import Sweeper
+
+log = get_logger(__name__)
+
+WATCH_SECONDS = 0.5
+
+
+def new_reactor_id() -> str:
+    """Unique per process: host, pid and a random part (pids are reused across hosts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class Reactor:
+    def __init__(self, settings: Settings, *, metrics_host: str = "0.0.0.0") -> None:
+        if settings.database_url is None:
+            raise PrometheusError("the reactor needs a database URL")
+        self.settings = settings
+        self.reactor_id = new_reactor_id()
+        self.metrics = ReactorMetrics()
+        self._stop = threading.Event()
+        self.engine = make_engine(
+            settings.database_url,
+            application_name=f"prometheus-reactor:{self.reactor_id}"[:63],
+            pool_size=settings.concurrency + 2,
+        )
+        self.dispatcher = Dispatcher(
+            self.engine, settings, actor=self.reactor_id, metrics=self.metrics
+        )
+        self.sweeper = Sweeper(
+            self.engine,
+            settings,
+            reactor_id=self.reactor_id,
+            dispatcher=self.dispatcher,
+            metrics=self.metrics,
+            stop=self._stop,
+        )
+        self.listener = Listener(
+            settings.database_url,
+            reactor_id=self.reactor_id,
+            dispatcher=self.dispatcher,
+            metrics=self.metrics,
+            on_connected=self.sweeper.request_sweep,
+            stop=self._stop,
+        )
+        self.health: HealthServer | None = None
+        if settings.metrics_port is not None:
+            self.health = HealthServer(
+                metrics_host,
+                settings.metrics_port,
+                health=self.health_report,
+                registry=self.metrics.registry,
+            )
+        self.metrics.watch_database(self._database_figures)
+
+    def run(self) -> int:
+        """Serve until asked to stop; 0 after a clean stop, 1 if a part of it died."""
+        require_upgraded(self.engine)
+        self._install_signal_handlers()
+        self.dispatcher.start()
+        self.sweeper.start()
+        self.listener.start()
+        if self.health is not None:
+            self.health.start()
+        log.info(
+            "reactor.started",
+            reactor_id=self.reactor_id,
+            concurrency=self.settings.concurrency,
+            sweep_interval_s=self.settings.sweep_interval.total_seconds(),
+            metrics_port=self.health.port if self.health else None,
+        )
+        code = 0
+        while not self._stop.wait(WATCH_SECONDS):
+            dead = self._dead_parts()
+            if dead:
+                log.error("reactor.side_task_died", parts=dead)
+                code = 1
+                break
+        return max(code, self.shutdown())
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self.sweeper.request_sweep()  # wake it so it sees the stop
+
+    def shutdown(self) -> int:
+        self.request_stop()
+        log.info(
+            "reactor.stop_requested",
+            reactor_id=self.reactor_id,
+            runs_in_progress=self.dispatcher.in_progress,
+        )
+        drained = self.dispatcher.stop(self.settings.shutdown_timeout.total_seconds())
+        if not drained:
+            log.warning("reactor.drain_timed_out", reactor_id=self.reactor_id)
+        self.listener.thread.join(5)
+        self.sweeper.thread.join(5)
+        self.sweeper.mark_stopped()
+        if self.health is not None:
+            self.health.stop()
+        self.engine.dispose()
+        log.info("reactor.stopped", reactor_id=self.reactor_id, drained=drained)
+        return 0
+
+    def health_report(self) -> Mapping[str, Any]:
+        last_tick = self.sweeper.last_tick
+        stale_after = 3 * self.settings.heartbeat_interval.total_seconds() + 5
+        fresh = last_tick is not None and time.time() - last_tick < stale_after
+        connected = self.listener.connected.is_set()
+        return {
+            "status": "ok" if connected and fresh else "degraded",
+            "reactor_id": self.reactor_id,
+            "last_tick": _iso(last_tick),
+            "last_notification": _iso(self.listener.last_notification),
+            "runs_in_progress": self.dispatcher.in_progress,
+            "database_connected": connected,
+        }
+
+    def _database_figures(self) -> Mapping[str, Mapping[str, float]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(query("runs_by_phase")).all()
+        return {"runs": {row.phase: float(row.runs) for row in rows}}
+
+    def _dead_parts(self) -> list[str]:
+        parts = {
+            "listener": self.listener.thread.is_alive(),
+            "sweeper": self.sweeper.thread.is_alive(),
+            "dispatcher": self.dispatcher.alive(),
+        }
+        return [name for name, alive in parts.items() if not alive]
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # in-process reactors (tests, demo, bench) are stopped by request_stop
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            log.info("reactor.signal_received", signal=signal.Signals(signum).name)
+            self.request_stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+
+
+def serve(settings: Settings, *, metrics_host: str = "0.0.0.0") -> int:
+    """Run a reactor in this process until it is stopped; return the exit code."""
+    return Reactor(with_database(settings), metrics_host=metrics_host).run()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m prometheus.orchestration.engine_daemon``: the reactor for a unit file
+    that calls the module; flags as ``prometheus reactor``, environment as everywhere."""
+    parser = argparse.ArgumentParser(prog="engine_daemon", description="The Prometheus reactor.")
+    parser.add_argument("--database-url")
+    parser.add_argument("--sweep-interval", type=float, metavar="SECONDS")
+    parser.add_argument("--concurrency", type=int)
+    parser.add_argument("--metrics-port", type=int)
+    args = parser.parse_args(argv)
+    configure_logging()
+    try:
+        settings = Settings.from_process_env(
+            database_url=args.database_url,
+            sweep_interval=None
+            if args.sweep_interval is None
+            else timedelta(seconds=args.sweep_interval),
+            concurrency=args.concurrency,
+            metrics_port=args.metrics_port,
+        )
+        return serve(settings)
+    except PrometheusError as exc:
+        print(f"engine_daemon: error: {redact_urls(str(exc))}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

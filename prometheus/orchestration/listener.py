@@ -1,0 +1,156 @@
+"""LISTEN on a dedicated connection; turn notifications into work for the dispatcher.
+
+The connection is autocommit and does nothing but listen, so a long phase never delays
+a notification. Every (re)connect goes: connect, LISTEN, check ``pg_listening_channels()``,
+*then* ask for a sweep, then consume: whatever was notified while nobody listened is
+found by that sweep. Losing the connection schedules a reconnect with capped, jittered
+exponential backoff; a silence longer than the ping interval is probed with ``SELECT 1``
+so a half-open link is found by the listener, not by the next phase.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg import sql
+
+from prometheus.db.connect import connect_listener
+from prometheus.logs import get_logger
+from prometheus.orchestration.dispatcher import Dispatcher, RunKey
+from prometheus.orchestration.metrics import ReactorMetrics
+from prometheus.orchestration.notifications import (
+    Channel,
+    DataArrived,
+    MalformedPayload,
+    parse_notification,
+)
+from prometheus.pipeline.phases import WORKABLE
+
+log = get_logger(__name__)
+
+POLL_SECONDS = 0.5  # how often the loop looks at the stop flag while idle
+PING_AFTER_SECONDS = 5.0
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with full jitter (as psycopg_pool's AttemptWithBackoff)."""
+
+    initial: float = 0.5
+    cap: float = 15.0
+    attempt: int = 0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def next_delay(self) -> float:
+        ceiling = min(self.cap, self.initial * 2**self.attempt)
+        self.attempt += 1
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class Listener:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        reactor_id: str,
+        dispatcher: Dispatcher,
+        metrics: ReactorMetrics,
+        on_connected: Callable[[], None],
+        stop: threading.Event,
+    ) -> None:
+        self._url = database_url
+        self._reactor_id = reactor_id
+        self._dispatcher = dispatcher
+        self._metrics = metrics
+        self._on_connected = on_connected
+        self._stop = stop
+        self._backoff = Backoff()
+        self.connected = threading.Event()
+        self.last_notification: float | None = None  # time.time()
+        self.thread = threading.Thread(target=self._run, name="listener", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        structlog.contextvars.bind_contextvars(reactor_id=self._reactor_id)
+        while not self._stop.is_set():
+            try:
+                with self._connect() as conn:
+                    self._backoff.reset()
+                    self._consume(conn)
+            except psycopg.Error as exc:
+                self.connected.clear()
+                self._metrics.reconnects.inc()
+                delay = self._backoff.next_delay()
+                log.warning(
+                    "listener.reconnect_scheduled", delay_s=round(delay, 3), error=_first_line(exc)
+                )
+                self._stop.wait(delay)
+        self.connected.clear()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        conn = connect_listener(
+            self._url, application_name=f"prometheus-listener:{self._reactor_id}"[:63]
+        )
+        try:
+            for channel in Channel:
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+            listening = {row[0] for row in conn.execute("SELECT pg_listening_channels()")}
+            missing = {str(c) for c in Channel} - listening
+            if missing:
+                raise psycopg.OperationalError(f"LISTEN did not take: {sorted(missing)}")
+        except BaseException:
+            conn.close()
+            raise
+        self.connected.set()
+        log.info("listener.connected", channels=sorted(listening))
+        self._on_connected()
+        return conn
+
+    def _consume(self, conn: psycopg.Connection[Any]) -> None:
+        quiet_since = time.monotonic()
+        while not self._stop.is_set():
+            for notify in conn.notifies(timeout=POLL_SECONDS):
+                self._handle(notify.channel, notify.payload)
+                quiet_since = time.monotonic()
+                if self._stop.is_set():
+                    return
+            if time.monotonic() - quiet_since > PING_AFTER_SECONDS:
+                conn.execute("SELECT 1")
+                quiet_since = time.monotonic()
+
+    def _handle(self, channel: str, payload: str) -> None:
+        received = time.monotonic()
+        self.last_notification = time.time()
+        self._metrics.notifications.labels(channel).inc()
+        try:
+            event = parse_notification(channel, payload)
+        except MalformedPayload as exc:
+            self._metrics.malformed.labels(channel).inc()
+            log.warning(
+                "notification.malformed", channel=channel, error=str(exc), payload=payload[:200]
+            )
+            return
+        if isinstance(event, DataArrived):
+            self._dispatcher.submit(RunKey(event.as_of_date, event.region), notified_at=received)
+        elif event.phase in WORKABLE:
+            # A run created WAITING_FOR_DATA or turned terminal needs no advance. Skipping
+            # it is safe because every later phase change notifies again (or is made by
+            # a reactor that keeps stepping the run itself).
+            self._dispatcher.submit(event.run_id, notified_at=received)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

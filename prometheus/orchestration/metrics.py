@@ -1,0 +1,89 @@
+"""The reactor's Prometheus metrics, in a registry of its own (one per reactor object,
+so several reactors in one process, as in tests and benchmarks, never collide)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+_FAST_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+_PHASE_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
+
+
+class DatabaseGauges(Collector):
+    """Figures read from the database at scrape time (runs by phase, stuck runs, the
+    `check` problems), so every reactor reports the same truth, not its own memory."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Mapping[str, float]]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            figures = self._read()
+        except Exception:  # a scrape during an outage reports the reactor's own metrics
+            return
+        for name, series in figures.items():
+            label = "phase" if name == "runs" else "kind"
+            family = GaugeMetricFamily(
+                f"prometheus_{name}", _GAUGE_HELP.get(name, name), labels=[label]
+            )
+            for key, value in sorted(series.items()):
+                family.add_metric([key], value)
+            yield family
+
+
+_GAUGE_HELP = {
+    "runs": "Runs by phase, from engine_runs.",
+    "check_problems": "Problems `prometheus check` would report, by kind.",
+}
+
+
+class ReactorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.transitions = Counter(
+            "prometheus_transitions",
+            "Phase transitions made by this reactor.",
+            ["from_phase", "to_phase"],
+            registry=r,
+        )
+        self.failures = Counter(
+            "prometheus_phase_failures", "Failed phase attempts.", ["phase"], registry=r
+        )
+        self.phase_duration = Histogram(
+            "prometheus_phase_duration_seconds",
+            "Time a phase task and its commit took.",
+            ["phase"],
+            buckets=_PHASE_BUCKETS,
+            registry=r,
+        )
+        self.notification_to_start = Histogram(
+            "prometheus_notification_to_start_seconds",
+            "From a notification's arrival to the start of the advance it asked for.",
+            buckets=_FAST_BUCKETS,
+            registry=r,
+        )
+        self.notifications = Counter(
+            "prometheus_notifications", "Notifications received.", ["channel"], registry=r
+        )
+        self.malformed = Counter(
+            "prometheus_notifications_malformed",
+            "Notifications dropped as malformed.",
+            ["channel"],
+            registry=r,
+        )
+        self.sweeps = Counter("prometheus_sweeps", "Sweeps run.", registry=r)
+        self.swept_runs = Counter("prometheus_swept_runs", "Runs a sweep found due.", registry=r)
+        self.reconnects = Counter(
+            "prometheus_listener_reconnects", "Listener connection losses.", registry=r
+        )
+        self.in_progress = Gauge(
+            "prometheus_runs_in_progress", "Runs this reactor is advancing now.", registry=r
+        )
+
+    def watch_database(self, read: Callable[[], Mapping[str, Mapping[str, float]]]) -> None:
+        self.registry.register(DatabaseGauges(read))
