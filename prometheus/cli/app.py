@@ -60,7 +60,9 @@ def run(argv: Sequence[str] | None = None, *, prog_name: str = "prometheus") -> 
     """Run the CLI and return its exit code; every error becomes one line on stderr."""
     command = typer.main.get_command(app)
     try:
-        command.main(
+        # Outside standalone mode, click *returns* the code of a `typer.Exit(n)` raised by
+        # a command (it does not raise it): dropping the result would turn exit 1 into 0.
+        result = command.main(
             args=list(argv) if argv is not None else None,
             prog_name=prog_name,
             standalone_mode=False,
@@ -79,7 +81,7 @@ def run(argv: Sequence[str] | None = None, *, prog_name: str = "prometheus") -> 
         return _fail(f"database error: {_first_line(exc)}", 1)
     except OSError as exc:
         return _fail(f"{type(exc).__name__}: {exc}", 1)
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 def main() -> NoReturn:

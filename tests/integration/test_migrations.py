@@ -1,0 +1,204 @@
+"""`db upgrade` / `db status` on real databases: order, checksums, locking, refusal."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, text
+
+from prometheus.cli.app import run
+from prometheus.config import libpq_url
+from prometheus.db.connect import make_engine
+from prometheus.db.migrate import (
+    MigrationState,
+    discover,
+    require_upgraded,
+    status,
+    upgrade,
+)
+from prometheus.db.queries import SQL_ROOT
+from prometheus.errors import MigrationError, NotUpgraded
+from tests.support.waiting import wait_until
+
+ALL_FILES = [m.name for m in discover()]
+MIGRATION_LOCK_SQL = "SELECT pg_advisory_lock(hashtextextended('prometheus.migrate', 0))"
+
+
+@pytest.fixture
+def empty_engine(empty_db_url: str) -> Iterator[Engine]:
+    engine = make_engine(empty_db_url, application_name="tests-migrate", pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sql_root(tmp_path: Path) -> Path:
+    """A private copy of sql/, so a test may edit or add migration files."""
+    root = tmp_path / "sql"
+    shutil.copytree(SQL_ROOT, root)
+    return root
+
+
+def _recorded(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(text("SELECT name FROM prometheus_migrations")).scalars())
+
+
+def test_files_are_numbered_across_schema_and_triggers() -> None:
+    numbers = [m.number for m in discover()]
+    assert numbers == sorted(numbers) == list(range(1, len(numbers) + 1))
+    assert {name.split("/")[0] for name in ALL_FILES} == {"schema", "triggers"}
+
+
+def test_upgrade_on_an_empty_database_applies_every_file_in_order(empty_engine: Engine) -> None:
+    assert [s.state for s in status(empty_engine)] == [MigrationState.PENDING] * len(ALL_FILES)
+    assert upgrade(empty_engine) == ALL_FILES
+    assert sorted(_recorded(empty_engine)) == sorted(ALL_FILES)
+    with empty_engine.connect() as conn:
+        tables = set(
+            conn.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
+        )
+    assert {"engine_runs", "engine_run_events", "instruments", "prices_daily"} <= tables
+    assert {"ingestion_batches", "signal_scores", "universe_members", "book_weights"} <= tables
+    require_upgraded(empty_engine)
+
+
+def test_a_second_upgrade_applies_nothing(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+    assert upgrade(empty_engine) == []
+    assert sorted(_recorded(empty_engine)) == sorted(ALL_FILES)
+
+
+def test_status_lists_each_file_applied_with_its_time(empty_engine: Engine) -> None:
+    upgrade(empty_engine)
+    rows = status(empty_engine)
+    assert [r.name for r in rows] == ALL_FILES
+    assert all(r.state is MigrationState.APPLIED for r in rows)
+    assert all(r.applied_at is not None for r in rows)
+
+
+def test_a_new_file_is_pending_then_applied_alone(empty_engine: Engine, sql_root: Path) -> None:
+    upgrade(empty_engine, root=sql_root)
+    (sql_root / "schema" / "0099_extra.sql").write_text("CREATE TABLE extra (x int);\n")
+    states = {s.name: s.state for s in status(empty_engine, root=sql_root)}
+    assert states.pop("schema/0099_extra.sql") is MigrationState.PENDING
+    assert set(states.values()) == {MigrationState.APPLIED}
+    with pytest.raises(NotUpgraded):
+        require_upgraded(empty_engine, root=sql_root)
+    assert upgrade(empty_engine, root=sql_root) == ["schema/0099_extra.sql"]
+    require_upgraded(empty_engine, root=sql_root)
+
+
+def test_an_edited_applied_file_is_an_error(empty_engine: Engine, sql_root: Path) -> None:
+    upgrade(empty_engine, root=sql_root)
+    edited = sql_root / "schema" / "0001_engine_runs.sql"
+    edited.write_text(edited.read_text() + "\n-- a harmless-looking edit\n")
+    (sql_root / "schema" / "0099_extra.sql").write_text("CREATE TABLE extra (x int);\n")
+    states = {s.name: s.state for s in status(empty_engine, root=sql_root)}
+    assert states["schema/0001_engine_runs.sql"] is MigrationState.CHANGED
+    with pytest.raises(MigrationError, match="0001_engine_runs.sql was edited"):
+        upgrade(empty_engine, root=sql_root)
+    with pytest.raises(NotUpgraded, match="run `prometheus db upgrade`"):
+        require_upgraded(empty_engine, root=sql_root)
+    assert "schema/0099_extra.sql" not in _recorded(empty_engine)  # nothing applied past it
+
+
+def test_a_failing_file_rolls_back_alone(empty_engine: Engine, sql_root: Path) -> None:
+    broken = sql_root / "schema" / "0099_broken.sql"
+    broken.write_text("CREATE TABLE half_done (x int);\nSELECT 1 / 0;\n")
+    with pytest.raises(psycopg.errors.DivisionByZero):
+        upgrade(empty_engine, root=sql_root)
+    assert sorted(_recorded(empty_engine)) == sorted(ALL_FILES)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regclass('half_done')")).scalar() is None
+    # The lock was released: once fixed, the file applies.
+    broken.write_text("CREATE TABLE half_done (x int);\n")
+    assert upgrade(empty_engine, root=sql_root) == ["schema/0099_broken.sql"]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [("0004_dup.sql", "already used"), ("bad-name.sql", "NNNN_name.sql")]
+)
+def test_badly_numbered_files_are_refused(sql_root: Path, name: str, message: str) -> None:
+    (sql_root / "schema" / name).write_text("SELECT 1;\n")
+    with pytest.raises(MigrationError, match=message):
+        discover(sql_root)
+
+
+def test_two_concurrent_upgrades_both_succeed_and_apply_each_file_once(
+    empty_db_url: str,
+) -> None:
+    engines = [make_engine(empty_db_url, application_name=f"upgrader-{n}") for n in range(2)]
+    results: dict[int, list[str]] = {}
+    errors: list[BaseException] = []
+
+    def upgrader(n: int) -> None:
+        try:
+            results[n] = upgrade(engines[n])
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    # Hold the migration lock so both upgraders queue on it, then let them race.
+    with psycopg.connect(libpq_url(empty_db_url), autocommit=True) as holder:
+        holder.execute(MIGRATION_LOCK_SQL)
+        threads = [threading.Thread(target=upgrader, args=(n,)) for n in range(2)]
+        for t in threads:
+            t.start()
+        wait_until(
+            lambda: holder.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchone()
+            == (2,),
+            timeout=10,
+            what="both upgraders waiting on the migration lock",
+        )
+    for t in threads:
+        t.join(timeout=30)
+    try:
+        assert errors == []
+        assert sorted(results) == [0, 1]
+        assert sorted(results[0] + results[1]) == sorted(ALL_FILES)  # each applied once
+        assert [] in (results[0], results[1])  # the second found nothing to do
+        recorded = _recorded(engines[0])
+        assert sorted(recorded) == sorted(ALL_FILES)
+        assert len(recorded) == len(set(recorded))
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_commands_refuse_a_database_that_is_not_upgraded(
+    empty_db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for command in (["runs", "list"], ["runs", "advance-all"]):
+        assert run(["--database-url", empty_db_url, *command]) == 1
+        out, err = capsys.readouterr()
+        assert out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert "run `prometheus db upgrade`" in lines[0]
+        assert "Traceback" not in err
+
+
+def test_db_status_and_upgrade_commands(
+    empty_db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["--database-url", empty_db_url, "db", "status", "--format", "csv"]) == 1
+    out, _ = capsys.readouterr()
+    assert out.count(",pending,") == len(ALL_FILES)
+
+    assert run(["--database-url", empty_db_url, "db", "upgrade"]) == 0
+    _, err = capsys.readouterr()
+    assert f"({len(ALL_FILES)} file(s) applied)" in err
+
+    assert run(["--database-url", empty_db_url, "db", "status", "--format", "csv"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.count(",applied,") == len(ALL_FILES)
+    assert run(["--database-url", empty_db_url, "runs", "list", "--format", "csv"]) == 0
