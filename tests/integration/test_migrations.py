@@ -103,7 +103,7 @@ def test_an_edited_applied_file_is_an_error(empty_engine: Engine, sql_root: Path
     (sql_root / "schema" / "0099_extra.sql").write_text("CREATE TABLE extra (x int);\n")
     states = {s.name: s.state for s in status(empty_engine, root=sql_root)}
     assert states["schema/0001_engine_runs.sql"] is MigrationState.CHANGED
-    with pytest.raises(MigrationError, match="0001_engine_runs.sql was edited"):
+    with pytest.raises(MigrationError, match=r"0001_engine_runs\.sql was edited"):
         upgrade(empty_engine, root=sql_root)
     with pytest.raises(NotUpgraded, match="run `prometheus db upgrade`"):
         require_upgraded(empty_engine, root=sql_root)
@@ -152,10 +152,12 @@ def test_two_concurrent_upgrades_both_succeed_and_apply_each_file_once(
         for t in threads:
             t.start()
         wait_until(
-            lambda: holder.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-            ).fetchone()
-            == (2,),
+            lambda: (
+                holder.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                ).fetchone()
+                == (2,)
+            ),
             timeout=10,
             what="both upgraders waiting on the migration lock",
         )
