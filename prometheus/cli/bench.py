@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from prometheus.cli.context import state
 from prometheus.cli.render import Format, render
+from prometheus.logs import configure_logging
 
 app = typer.Typer(
     help="Benchmarks on a scratch database (never on real data).", no_args_is_help=True
@@ -29,3 +31,42 @@ def report(result: Mapping[str, Any], *, as_json: bool, title: str) -> None:
         Format.TABLE,
         title=title,
     )
+
+
+@app.command()
+def latency(
+    ctx: typer.Context,
+    runs: Annotated[int, typer.Option(min=1, help="Measured runs (after 20 warm-up).")] = 500,
+    as_json: JsonFlag = False,
+) -> None:
+    """Notification path: DATA_READY statement -> first task start, and -> COMPLETED."""
+    from prometheus.bench.latency import measure_latency
+
+    configure_logging("WARNING")
+    settings = state(ctx).resolve_database()
+    report(measure_latency(settings, runs=runs), as_json=as_json, title="bench latency")
+
+
+@app.command()
+def throughput(
+    ctx: typer.Context,
+    runs: Annotated[int, typer.Option(min=1, help="Runs made DATA_READY at once.")] = 3000,
+    reactors: Annotated[
+        list[int] | None, typer.Option(help="Reactor processes (repeat) [default: 1 and 3].")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="--concurrency of each reactor.")] = 4,
+    as_json: JsonFlag = False,
+) -> None:
+    """No-op phases: runs/s and transitions/s until every run is COMPLETED."""
+    from prometheus.bench.throughput import measure_throughput
+
+    configure_logging("WARNING")
+    settings = state(ctx).resolve_database()
+    results = measure_throughput(
+        settings, runs=runs, reactor_counts=reactors or [1, 3], concurrency=concurrency
+    )
+    if as_json:  # the largest reactor count at the top level, every count under "results"
+        sys.stdout.write(json.dumps({**results[-1], "results": results}) + "\n")
+        return
+    columns = list(results[0])
+    render(results, columns, Format.TABLE, title="bench throughput")
