@@ -130,6 +130,14 @@ class Settings:
         return self.home / "pgdata"
 
 
+def subprocess_environment(**overrides: str) -> dict[str, str]:
+    """An environment for a child process: this one's, minus every ``PROMETHEUS_*``
+    setting (so nothing leaks in by accident), plus exactly the given ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMETHEUS_")}
+    env.update(overrides)
+    return env
+
+
 _URL_PASSWORD = re.compile(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]+@")
 
 
