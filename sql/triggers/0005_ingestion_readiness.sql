@@ -5,7 +5,50 @@
 -- (as_of_date, region), never one per row. An advisory lock per (as_of_date, region)
 -- closes the write skew of two jobs finishing the last two datasets at once: under
 -- READ COMMITTED the second to take the lock sees the first's committed batch, because
--- every statement after the lock takes a new snapshot.
+-- every statement after the lock takes a new snapshot. (Jobs must not run REPEATABLE
+-- READ: one snapshot for the whole transaction would hide the other job's commit.)
+--
+-- prices_daily (and any other bulk table) carries no trigger of ours, on purpose: the
+-- batch row is what says a dataset is done, so a trigger on the data would cost on
+-- every COPY and tell nobody anything the batch row does not.
+
+-- Ready means: the region requires at least one dataset, and every one is COMPLETE.
+CREATE FUNCTION ingestion_is_ready(day date, reg text) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM region_datasets WHERE region = reg)
+       AND NOT EXISTS (
+            SELECT 1
+            FROM region_datasets rd
+            LEFT JOIN ingestion_batches b
+              ON b.dataset = rd.dataset AND b.as_of_date = day AND b.region = reg
+            WHERE rd.region = reg AND b.status IS DISTINCT FROM 'COMPLETE')
+$$;
+
+-- The one place that moves a run to DATA_READY because of its data. Takes the pair's
+-- lock first, then looks with a fresh snapshot. ensure_run: create a missing run (a
+-- batch completing); otherwise only a run that already waits is moved (a requirement
+-- change must not create runs for every historical date that has batches).
+CREATE FUNCTION ingestion_mark_ready(day date, reg text, ensure_run boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(
+        hashtextextended('prometheus.readiness:' || reg || ':' || day, 0));
+
+    IF NOT ingestion_is_ready(day, reg) THEN
+        RETURN;
+    END IF;
+
+    IF ensure_run THEN
+        INSERT INTO engine_runs (as_of_date, region)
+        VALUES (day, reg)
+        ON CONFLICT (as_of_date, region) DO NOTHING;
+    END IF;
+
+    -- A run past WAITING_FOR_DATA (or FAILED) is left alone: re-marking is a no-op.
+    UPDATE engine_runs SET phase = 'DATA_READY'
+    WHERE as_of_date = day AND region = reg AND phase = 'WAITING_FOR_DATA';
+END
+$$;
 
 CREATE FUNCTION ingestion_batches_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -45,33 +88,10 @@ BEGIN
             'datasets', pair.datasets
         )::text);
 
-        PERFORM pg_advisory_xact_lock(
-            hashtextextended('prometheus.readiness:' || pair.region || ':' || pair.as_of_date, 0));
-
-        IF ingestion_is_ready(pair.as_of_date, pair.region) THEN
-            INSERT INTO engine_runs (as_of_date, region)
-            VALUES (pair.as_of_date, pair.region)
-            ON CONFLICT (as_of_date, region) DO NOTHING;
-
-            UPDATE engine_runs SET phase = 'DATA_READY'
-            WHERE as_of_date = pair.as_of_date AND region = pair.region
-              AND phase = 'WAITING_FOR_DATA';
-        END IF;
+        PERFORM ingestion_mark_ready(pair.as_of_date, pair.region, true);
     END LOOP;
     RETURN NULL;
 END
-$$;
-
--- Ready means: the region requires at least one dataset, and every one is COMPLETE.
-CREATE FUNCTION ingestion_is_ready(day date, reg text) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (SELECT 1 FROM region_datasets WHERE region = reg)
-       AND NOT EXISTS (
-            SELECT 1
-            FROM region_datasets rd
-            LEFT JOIN ingestion_batches b
-              ON b.dataset = rd.dataset AND b.as_of_date = day AND b.region = reg
-            WHERE rd.region = reg AND b.status IS DISTINCT FROM 'COMPLETE')
 $$;
 
 CREATE TRIGGER ingestion_batches_inserted
@@ -83,3 +103,34 @@ CREATE TRIGGER ingestion_batches_updated
     AFTER UPDATE ON ingestion_batches
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION ingestion_batches_changed();
+
+-- The rule holds whichever changes last, the data or what a region requires: dropping
+-- the requirement a waiting run was blocked on (or requiring datasets that are already
+-- in) makes it ready. Only runs that exist and wait are looked at.
+CREATE FUNCTION region_datasets_changed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    waiting record;
+BEGIN
+    FOR waiting IN
+        SELECT r.as_of_date, r.region
+        FROM engine_runs r
+        WHERE r.phase = 'WAITING_FOR_DATA'
+          AND r.region IN (SELECT region FROM changed_rows)
+        ORDER BY r.as_of_date, r.region
+    LOOP
+        PERFORM ingestion_mark_ready(waiting.as_of_date, waiting.region, false);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER region_datasets_inserted
+    AFTER INSERT ON region_datasets
+    REFERENCING NEW TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION region_datasets_changed();
+
+CREATE TRIGGER region_datasets_deleted
+    AFTER DELETE ON region_datasets
+    REFERENCING OLD TABLE AS changed_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION region_datasets_changed();
