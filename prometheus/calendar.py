@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from prometheus.errors import InputError
+
 DEFAULT_REGION_EXCHANGES: Mapping[str, str] = types.MappingProxyType(
     {"US": "XNYS", "EU": "XETR", "UK": "XLON", "JP": "XTKS"}
 )
@@ -34,8 +36,12 @@ class Session:
     half_day: bool  # closes earlier than the exchange's prevailing regular close
 
 
-class UnknownRegion(ValueError):
-    """A region code that is not mapped to any exchange."""
+class UnknownRegion(InputError, ValueError):
+    """A region code that is not mapped to any exchange.
+
+    An InputError, so the CLI exits 2 with one line; still a ValueError for callers that
+    treat it as a bad value.
+    """
 
     def __init__(self, region: str, known: tuple[str, ...]) -> None:
         super().__init__(f"unknown region {region!r}; known regions: {', '.join(known)}")
@@ -46,6 +52,7 @@ class UnknownRegion(ValueError):
 def _calendar(exchange: str) -> Any:  # ExchangeCalendar; the library ships no type info
     """Build (once per process) the exchange_calendars object for ``exchange``."""
     import exchange_calendars
+    from exchange_calendars.errors import InvalidCalendarName
 
     # exchange_calendars 4.13 reads tz-aware ``Series.values`` while building the
     # schedule, which pandas >= 3.1 flags as deprecated; under pytest's
@@ -54,7 +61,13 @@ def _calendar(exchange: str) -> Any:  # ExchangeCalendar; the library ships no t
         warnings.filterwarnings(
             "ignore", message=r"Series\.values returning an ndarray", category=DeprecationWarning
         )
-        return exchange_calendars.get_calendar(exchange)
+        try:
+            return exchange_calendars.get_calendar(exchange)
+        except InvalidCalendarName:
+            # A typo in PROMETHEUS_REGION_EXCHANGES is bad configuration: one line, exit 2.
+            raise InputError(
+                f"unknown exchange calendar {exchange!r} (check PROMETHEUS_REGION_EXCHANGES)"
+            ) from None
 
 
 def _utc(ts: Any) -> datetime:
@@ -83,6 +96,12 @@ class TradingCalendar:
             return self._map[region.upper()]
         except KeyError:
             raise UnknownRegion(region, self.regions) from None
+
+    def bounds(self, region: str) -> tuple[date, date]:
+        """First and last session the library knows for ``region``; outside them it cannot
+        tell a holiday from a trading day."""
+        cal = _calendar(self.exchange(region))
+        return cal.first_session.date(), cal.last_session.date()
 
     def sessions(self, region: str, start: date, end: date) -> list[Session]:
         """Sessions with ``start <= date <= end``, ordered, clamped to the library's bounds."""

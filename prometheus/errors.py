@@ -33,3 +33,7 @@ class MigrationError(PrometheusError):
 
 class CheckFailed(PrometheusError):
     """`prometheus check` found problems."""
+
+
+class NotATradingDay(InputError):
+    """The region's exchange does not trade that day; creating a run needs ``--force``."""

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import state
 from prometheus.cli.params import date_param, phase_param, region_param
 from prometheus.cli.render import Format, FormatOption, as_record, render
@@ -25,6 +26,7 @@ from prometheus.pipeline.state import (
     list_runs,
     run_events,
 )
+from prometheus.pipeline.trading_days import require_trading_day
 
 app = typer.Typer(help="Inspect and move engine runs.", no_args_is_help=True)
 
@@ -54,9 +56,18 @@ def ensure(
     as_of: AsOf,
     region: Region,
     data_ready: Annotated[bool, typer.Option("--data-ready", help="Declare the data in.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow a day the region's exchange does not trade.")
+    ] = False,
 ) -> None:
-    """Create the run if missing (safe to repeat); --data-ready moves it to DATA_READY."""
+    """Create the run if missing (safe to repeat); --data-ready moves it to DATA_READY.
+
+    A holiday or weekend of the region's exchange is refused (exit 2) unless --force.
+    """
     cli = state(ctx)
+    calendar = TradingCalendar(cli.settings.region_exchanges)
+    if warning := require_trading_day(calendar, as_of, region, force=force):
+        print(f"prometheus: warning: {warning}", file=sys.stderr)
     run = ensure_run(cli.engine(), as_of, region, data_ready=data_ready, actor=cli.actor)
     _say(run)
 

@@ -1,6 +1,8 @@
 """``python -m prometheus.scripts.run_engine_state``: the seed's one-shot run manager.
 
-    --as-of D --region R --ensure [--data-ready]   create the run (and declare data in)
+    --as-of D --region R --ensure [--data-ready] [--force]
+                                                   create the run (and declare data in);
+                                                   --force allows a non-trading day
     --advance-all                                  one step for every run with work due
     --as-of D --region R [--advance]               show the run, or advance it one step
 
@@ -33,25 +35,38 @@ def commands(argv: Sequence[str] | None = None) -> list[list[str]]:
     parser.add_argument("--region")
     parser.add_argument("--ensure", action="store_true")
     parser.add_argument("--data-ready", action="store_true")
+    parser.add_argument("--force", action="store_true")
     parser.add_argument("--advance", action="store_true")
     parser.add_argument("--advance-all", action="store_true")
     args = parser.parse_args(argv)
 
     root = ["--database-url", args.database_url] if args.database_url else []
     if args.advance_all:
-        if args.as_of or args.region or args.ensure or args.data_ready or args.advance:
+        run_flags = (
+            args.as_of,
+            args.region,
+            args.ensure,
+            args.data_ready,
+            args.advance,
+            args.force,
+        )
+        if any(run_flags):
             parser.error("--advance-all takes no other run flags")
         return [[*root, "runs", "advance-all"]]
     if not (args.as_of and args.region):
         parser.error("give --as-of and --region, or --advance-all")
     if args.data_ready and not args.ensure:
         parser.error("--data-ready goes with --ensure")
+    if args.force and not args.ensure:
+        parser.error("--force goes with --ensure")
     target = ["--as-of", args.as_of, "--region", args.region]
     steps: list[list[str]] = []
     if args.ensure:
-        steps.append(
-            [*root, "runs", "ensure", *target, *(["--data-ready"] if args.data_ready else [])]
-        )
+        flags = [
+            *(["--data-ready"] if args.data_ready else []),
+            *(["--force"] if args.force else []),
+        ]
+        steps.append([*root, "runs", "ensure", *target, *flags])
     if args.advance:
         steps.append([*root, "runs", "advance", *target])
     return steps or [[*root, "runs", "show", *target]]
