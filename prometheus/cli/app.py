@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from prometheus.cli import bench as bench_commands
 from prometheus.cli import db as db_commands
+from prometheus.cli import ops as ops_commands
 from prometheus.cli import runs as runs_commands
 from prometheus.cli.context import CliState
 from prometheus.cli.reactor import reactor
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(runs_commands.app, name="runs")
 app.add_typer(bench_commands.app, name="bench")
+app.add_typer(ops_commands.app)  # check, calendar: commands of the root itself
 app.command()(reactor)
 
 

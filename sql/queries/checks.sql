@@ -1,0 +1,89 @@
+-- `prometheus check`: what an operator must look at. Every age is measured from :now,
+-- the database's clock read once per check (check_clock), never a host clock.
+
+-- name: check_clock
+-- The instant the whole check is measured at: the transaction's now(), unless a caller
+-- pins one (tests at exact boundaries).
+SELECT coalesce(CAST(:at AS timestamptz), now()) AS now;
+
+-- name: check_runs_by_phase
+SELECT phase, count(*) AS runs FROM engine_runs GROUP BY phase;
+
+-- name: check_stuck_runs
+-- Workable runs whose phase has not changed for longer than that phase's limit. The
+-- limits arrive as two parallel arrays (phase, seconds), so a per-phase policy stays
+-- one statement; engine_runs_active_idx serves (phase, phase_changed_at).
+WITH limits AS (
+    SELECT phase, make_interval(secs => limit_s) AS stuck_after
+    FROM unnest(CAST(:phases AS text[]), CAST(:limits_s AS double precision[]))
+         AS l (phase, limit_s)
+)
+SELECT r.run_id, r.as_of_date, r.region, r.phase, r.phase_changed_at,
+       r.attempts, r.last_error,
+       CAST(:now AS timestamptz) - r.phase_changed_at AS age,
+       l.stuck_after
+FROM engine_runs r
+JOIN limits l ON l.phase = r.phase
+WHERE r.phase_changed_at < CAST(:now AS timestamptz) - l.stuck_after
+ORDER BY r.phase_changed_at, r.run_id;
+
+-- name: check_waiting_runs
+-- Runs still waiting for data, whether their region requires any dataset at all (if not,
+-- nothing will ever make them DATA_READY), and which required batches are not COMPLETE.
+SELECT r.run_id, r.as_of_date, r.region, r.phase_changed_at,
+       EXISTS (SELECT 1 FROM region_datasets d WHERE d.region = r.region) AS has_datasets,
+       coalesce(
+           (SELECT jsonb_agg(jsonb_build_object('dataset', d.dataset, 'status', b.status)
+                             ORDER BY d.dataset)
+            FROM region_datasets d
+            LEFT JOIN ingestion_batches b
+              ON b.dataset = d.dataset AND b.as_of_date = r.as_of_date AND b.region = r.region
+            WHERE d.region = r.region AND b.status IS DISTINCT FROM 'COMPLETE'),
+           '[]'::jsonb) AS missing
+FROM engine_runs r
+WHERE r.phase = 'WAITING_FOR_DATA'
+ORDER BY r.as_of_date, r.region, r.run_id;
+
+-- name: check_recent_failures
+-- Runs that turned FAILED within the window and are FAILED still: a run an operator
+-- retried since has been dealt with. Served by engine_run_events_failed_idx.
+SELECT r.run_id, r.as_of_date, r.region, max(e.at) AS failed_at, r.last_error
+FROM engine_run_events e
+JOIN engine_runs r ON r.run_id = e.run_id
+WHERE e.to_phase = 'FAILED' AND e.kind = 'transition'
+  AND e.at > CAST(:now AS timestamptz) - make_interval(secs => :window_s)
+  AND e.at <= CAST(:now AS timestamptz)
+  AND r.phase = 'FAILED'
+GROUP BY r.run_id
+ORDER BY failed_at, r.run_id;
+
+-- name: check_regressed_batches
+-- Required batches that are not COMPLETE for runs already past WAITING_FOR_DATA: the run
+-- was (or is being) computed from data that is being rewritten or was withdrawn.
+SELECT r.run_id, r.as_of_date, r.region, r.phase, b.dataset, b.status
+FROM ingestion_batches b
+JOIN region_datasets d ON d.region = b.region AND d.dataset = b.dataset
+JOIN engine_runs r ON r.as_of_date = b.as_of_date AND r.region = b.region
+WHERE b.status <> 'COMPLETE' AND r.phase <> 'WAITING_FOR_DATA'
+ORDER BY r.as_of_date, r.region, b.dataset;
+
+-- name: check_reactors
+-- Each heartbeat row classified, then the newest row of each class with the class size:
+-- 'live' heartbeats within the bound; 'stopped' stopped cleanly; 'silent' went quiet
+-- within the lookback (a reactor was expected); 'gone' went quiet before it.
+SELECT DISTINCT ON (state)
+       state, reactor_id, host, pid, last_seen_at, stopped_at,
+       count(*) OVER (PARTITION BY state) AS reactors
+FROM (
+    SELECT h.*,
+           CASE
+               WHEN h.stopped_at IS NOT NULL THEN 'stopped'
+               WHEN h.last_seen_at > CAST(:now AS timestamptz)
+                                     - make_interval(secs => :silent_after_s) THEN 'live'
+               WHEN h.last_seen_at > CAST(:now AS timestamptz)
+                                     - make_interval(secs => :lookback_s) THEN 'silent'
+               ELSE 'gone'
+           END AS state
+    FROM reactor_heartbeats h
+) classified
+ORDER BY state, last_seen_at DESC, reactor_id;
