@@ -1,0 +1,54 @@
+"""A plug-in phase-task module for tests: ``PROMETHEUS_PHASE_TASKS=tests.support.task_modules``.
+
+The registry caches per module name, so one module serves every test, and what it does is
+chosen by data in the database, the run's region, rather than by global state:
+
+- ``RAISES``: writes a partial row, then raises (every attempt);
+- ``FLAKY``: like RAISES on the first attempt, then does the normal work;
+- ``SLEEPS``: writes a partial row, then blocks in ``pg_sleep(30)`` (phase timeout tests);
+- ``BLOCKS``: waits for the advisory lock ``BLOCKING_LOCK`` (which the test holds), then
+  does the normal work, so a test can keep a phase running as long as it needs;
+- any other region: the normal work, fixed signal scores for ``PLUGIN_INSTRUMENTS``.
+
+Only ``signals`` is defined: ``universes`` and ``books`` fall back to the reference tasks,
+which is the PROMETHEUS_PHASE_TASKS contract for a missing callable.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from prometheus.pipeline.context import TaskContext
+
+BLOCKING_LOCK = 7_424_242
+#: instrument -> assessment score; liquid enough for the reference universe.
+PLUGIN_INSTRUMENTS = {"PLUG_A": 0.9, "PLUG_B": 0.6, "PLUG_C": 0.3}
+PARTIAL_INSTRUMENT = "PARTIAL"
+
+_INSERT_SCORE = text(
+    "INSERT INTO signal_scores"
+    " (run_id, instrument_id, trailing_return, volatility, liquidity, stability, assessment)"
+    " VALUES (:run_id, :instrument_id, 0.01, 0.02, 5e6, 0.5, :assessment)"
+)
+
+
+class TaskFailure(RuntimeError):
+    """What the RAISES and FLAKY tasks raise."""
+
+
+def signals(ctx: TaskContext) -> None:
+    if ctx.region in ("RAISES", "SLEEPS") or (ctx.region == "FLAKY" and ctx.attempt == 1):
+        _write(ctx, {PARTIAL_INSTRUMENT: 1.0})
+        if ctx.region == "SLEEPS":
+            ctx.conn.execute(text("SELECT pg_sleep(30)"))
+        raise TaskFailure(f"signals failed on attempt {ctx.attempt}")
+    if ctx.region == "BLOCKS":
+        ctx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BLOCKING_LOCK})
+    _write(ctx, PLUGIN_INSTRUMENTS)
+
+
+def _write(ctx: TaskContext, scores: dict[str, float]) -> None:
+    ctx.conn.execute(
+        _INSERT_SCORE,
+        [{"run_id": ctx.run_id, "instrument_id": k, "assessment": v} for k, v in scores.items()],
+    )
