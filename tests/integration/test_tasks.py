@@ -104,7 +104,7 @@ def test_reference_tasks_compute_signals_universe_and_book(
     assert [r[2] for r in by_rank] == sorted((scores[i][4] for i in LIQUID), reverse=True)
     assert all(r[2] == scores[r[0]][4] for r in universe)
 
-    weights = dict(rows["book_weights"])
+    weights: dict[str, float] = dict(rows["book_weights"])
     assert set(weights) <= set(LIQUID)
     assert len(weights) >= len(LIQUID) - 1  # only a zero score may be left out
     assert math.isclose(sum(weights.values()), 1.0, abs_tol=1e-9)
