@@ -16,7 +16,9 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 
 from prometheus.cli import bench as bench_commands
+from prometheus.cli import datasets as datasets_commands
 from prometheus.cli import db as db_commands
+from prometheus.cli import ingest as ingest_commands
 from prometheus.cli import ops as ops_commands
 from prometheus.cli import runs as runs_commands
 from prometheus.cli.context import CliState
@@ -35,6 +37,8 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(runs_commands.app, name="runs")
 app.add_typer(bench_commands.app, name="bench")
+app.add_typer(ingest_commands.app, name="ingest")
+app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(ops_commands.app)  # check, calendar: commands of the root itself
 app.command()(reactor)
 

@@ -67,24 +67,33 @@ class InvalidCsv(InputError):
 
 @dataclass(frozen=True)
 class CsvRows(Generic[Row]):
-    """The valid rows of a file, each with the line it came from (for later checks)."""
+    """What a file holds: its valid rows, the problems of the others, and the first line
+    of every instrument it names (valid row or not), for the database checks that follow.
+    Nothing may be written from it unless ``raise_problems`` passes."""
 
     source: str
     rows: list[Row]
-    lines: list[int]
+    problems: tuple[Problem, ...]
+    instrument_lines: dict[str, int]
 
-    def line_of(self, index: int) -> int:
-        return self.lines[index]
+    def raise_problems(self, more: Sequence[Problem] = ()) -> None:
+        """Raise InvalidCsv with this file's problems and ``more`` (say, unknown
+        instruments), all in line order; return if there are none."""
+        if self.problems or more:
+            raise InvalidCsv(self.source, [*self.problems, *more])
 
 
 def read_prices_csv(path: Path) -> CsvRows[PriceRow]:
-    """Parse ``instrument_id,open,high,low,close,volume``; raise InvalidCsv listing every
-    problem. Instruments are checked against the database later (load_prices)."""
+    """Parse ``instrument_id,open,high,low,close,volume``, collecting every problem.
+
+    Raises at once (InputError) only when nothing more can be said: the file cannot be
+    read, is not UTF-8, is empty or has another header. Row problems are returned, to be
+    reported together with the instruments the database does not know (load_prices)."""
     return _read(path, PRICES_HEADER, _price_row)
 
 
 def read_instruments_csv(path: Path) -> CsvRows[InstrumentRow]:
-    """Parse ``instrument_id,symbol``; raise InvalidCsv listing every problem."""
+    """Parse ``instrument_id,symbol``, collecting every problem (as read_prices_csv)."""
     return _read(path, INSTRUMENTS_HEADER, _instrument_row)
 
 
@@ -95,7 +104,6 @@ def _read(
 ) -> CsvRows[Row]:
     source = str(path)
     rows: list[Row] = []
-    lines: list[int] = []
     problems: list[Problem] = []
     first_line: dict[str, int] = {}
     try:
@@ -114,31 +122,27 @@ def _read(
                 )
             for line, fields in records:
                 messages: list[str] = []
+                parsed = None
                 if len(fields) != len(header):
                     messages.append(f"expected {len(header)} fields, got {len(fields)}")
-                    parsed = None
                 else:
                     parsed = parse_row(fields, messages)
+                    key = fields[0]
+                    if key in first_line:
+                        messages.append(f"duplicate instrument {key!r} (line {first_line[key]})")
+                        parsed = None
+                    elif key:
+                        first_line[key] = line
                 problems.extend(Problem(line, m) for m in messages)
-                if parsed is None:
-                    continue
-                key = fields[0]
-                if key in first_line:
-                    first = first_line[key]
-                    problems.append(Problem(line, f"duplicate instrument {key!r} (line {first})"))
-                    continue
-                first_line[key] = line
-                rows.append(parsed)
-                lines.append(line)
+                if parsed is not None:
+                    rows.append(parsed)
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: not UTF-8 text (byte {exc.start}); nothing written") from None
     except OSError as exc:
         raise InputError(f"cannot read {source}: {exc.strerror or exc}") from None
-    if problems:
-        raise InvalidCsv(source, problems)
-    if not rows:
-        raise InvalidCsv(source, [Problem(2, "no data rows after the header")])
-    return CsvRows(source, rows, lines)
+    if not rows and not problems:
+        problems.append(Problem(2, "no data rows after the header"))
+    return CsvRows(source, rows, tuple(problems), first_line)
 
 
 def _records(handle: TextIO, problems: list[Problem]) -> Iterator[tuple[int, list[str]]]:

@@ -22,7 +22,6 @@ from prometheus.ingestion.batches import BatchRecord, ingestion_batch
 from prometheus.ingestion.csvfiles import (
     CsvRows,
     InstrumentRow,
-    InvalidCsv,
     PriceRow,
     Problem,
 )
@@ -42,12 +41,11 @@ def load_prices(
     dataset: str = PRICES_DATASET,
     partial: bool = False,
 ) -> BatchRecord:
-    """``prometheus ingest prices``: refuse rows for instruments the region does not have
-    (InvalidCsv, nothing written), then COPY them and mark the batch, in one transaction."""
+    """``prometheus ingest prices``: refuse a file with any problem, its own or an
+    instrument the region does not have (InvalidCsv listing them all, nothing written),
+    then COPY the rows and mark the batch, in one transaction."""
     with engine.connect() as conn:
-        problems = _instrument_problems(conn, prices, region, must_exist=True)
-    if problems:
-        raise InvalidCsv(prices.source, problems)
+        prices.raise_problems(_instrument_problems(conn, prices, region, must_exist=True))
     with ingestion_batch(engine, dataset, as_of_date, region, partial=partial) as batch:
         batch.rows += copy_prices(batch.conn, as_of_date, prices.rows)
     assert batch.record is not None
@@ -73,9 +71,9 @@ def load_instruments(engine: Engine, instruments: CsvRows[InstrumentRow], *, reg
     """``prometheus ingest instruments``: upsert a region's instruments (a new symbol wins);
     an instrument that belongs to another region is an input error, nothing written."""
     with engine.begin() as conn:
-        problems = _instrument_problems(conn, instruments, region, must_exist=False)
-        if problems:
-            raise InvalidCsv(instruments.source, problems)
+        instruments.raise_problems(
+            _instrument_problems(conn, instruments, region, must_exist=False)
+        )
         return upsert_instruments(conn, region, instruments.rows)
 
 
@@ -98,12 +96,13 @@ def _instrument_problems(
     *,
     must_exist: bool,
 ) -> list[Problem]:
-    """Rows whose instrument is unknown (when it must exist) or in another region."""
-    ids = [r.instrument_id for r in file.rows]
+    """Instruments the file names that are unknown (when they must exist) or belong to
+    another region, at the first line that names each."""
+    ids = list(file.instrument_lines)
     found_rows = conn.execute(query("instrument_regions"), {"ids": ids})
     regions: dict[str, str] = {r.instrument_id: r.region for r in found_rows}
     problems = []
-    for index, instrument_id in enumerate(ids):
+    for instrument_id, line in file.instrument_lines.items():
         found = regions.get(instrument_id)
         if found is None and must_exist:
             message = f"unknown instrument {instrument_id!r} (load it with `ingest instruments`)"
@@ -111,7 +110,7 @@ def _instrument_problems(
             message = f"instrument {instrument_id!r} belongs to region {found}, not {region}"
         else:
             continue
-        problems.append(Problem(file.line_of(index), message))
+        problems.append(Problem(line, message))
     return problems
 
 

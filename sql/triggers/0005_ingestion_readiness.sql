@@ -1,5 +1,7 @@
 -- Readiness in the database: when the last dataset a region requires for a date turns
 -- COMPLETE, the run exists and is DATA_READY in the ingestion job's own transaction.
+-- The rule holds whichever comes last: the data (ingestion_batches), the list of what
+-- the region requires (region_datasets) or the run itself (engine_runs).
 --
 -- Statement-level with transition tables: a bulk statement costs one pass per distinct
 -- (as_of_date, region), never one per row. An advisory lock per (as_of_date, region)
@@ -24,29 +26,48 @@ LANGUAGE sql STABLE AS $$
             WHERE rd.region = reg AND b.status IS DISTINCT FROM 'COMPLETE')
 $$;
 
--- The one place that moves a run to DATA_READY because of its data. Takes the pair's
--- lock first, then looks with a fresh snapshot. ensure_run: create a missing run (a
--- batch completing); otherwise only a run that already waits is moved (a requirement
--- change must not create runs for every historical date that has batches).
+-- The one place that moves a run to DATA_READY because of its data (ensure_run: creating
+-- it first if missing). Whoever's statement set it off (an ingestion job, `runs ensure`,
+-- the reactor creating a run), the audit rows say the database did it, and why; the
+-- caller's settings are put back after.
+CREATE FUNCTION ingestion_set_ready(day date, reg text, ensure_run boolean) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    saved_actor  text := current_setting('prometheus.actor', true);
+    saved_detail text := current_setting('prometheus.detail', true);
+    saved_notify text := current_setting('prometheus.notify', true);
+BEGIN
+    PERFORM set_config('prometheus.actor', 'db', true),
+            set_config('prometheus.detail', '{"reason": "required datasets complete"}', true),
+            set_config('prometheus.notify', 'on', true);
+    IF ensure_run THEN
+        INSERT INTO engine_runs (as_of_date, region)
+        VALUES (day, reg)
+        ON CONFLICT (as_of_date, region) DO NOTHING;
+    END IF;
+    -- A run past WAITING_FOR_DATA (or FAILED) is left alone: re-marking is a no-op.
+    UPDATE engine_runs SET phase = 'DATA_READY'
+    WHERE as_of_date = day AND region = reg AND phase = 'WAITING_FOR_DATA';
+    PERFORM set_config('prometheus.actor', coalesce(saved_actor, ''), true),
+            set_config('prometheus.detail', coalesce(saved_detail, ''), true),
+            set_config('prometheus.notify', coalesce(saved_notify, ''), true);
+END
+$$;
+
+-- Take the pair's lock first, then look with a fresh snapshot. ensure_run: create a
+-- missing run (a batch completing); otherwise only a run that already waits is moved
+-- (a requirement change must not create runs for every date that has batches).
+-- The locks are held to commit: a backfill completing N dates in one transaction holds
+-- N of them, so keep such transactions to a few thousand dates.
 CREATE FUNCTION ingestion_mark_ready(day date, reg text, ensure_run boolean) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(
         hashtextextended('prometheus.readiness:' || reg || ':' || day, 0));
 
-    IF NOT ingestion_is_ready(day, reg) THEN
-        RETURN;
+    IF ingestion_is_ready(day, reg) THEN
+        PERFORM ingestion_set_ready(day, reg, ensure_run);
     END IF;
-
-    IF ensure_run THEN
-        INSERT INTO engine_runs (as_of_date, region)
-        VALUES (day, reg)
-        ON CONFLICT (as_of_date, region) DO NOTHING;
-    END IF;
-
-    -- A run past WAITING_FOR_DATA (or FAILED) is left alone: re-marking is a no-op.
-    UPDATE engine_runs SET phase = 'DATA_READY'
-    WHERE as_of_date = day AND region = reg AND phase = 'WAITING_FOR_DATA';
 END
 $$;
 
@@ -134,3 +155,33 @@ CREATE TRIGGER region_datasets_deleted
     AFTER DELETE ON region_datasets
     REFERENCING OLD TABLE AS changed_rows
     FOR EACH STATEMENT EXECUTE FUNCTION region_datasets_changed();
+
+-- A run created after its data is all in (the calendar creating the day's runs late, an
+-- operator's `runs ensure`) is ready at once, rather than waiting for a batch that
+-- already came. It is created WAITING_FOR_DATA, as the guard requires, then moved.
+--
+-- No pair lock here, on purpose. A batch job that holds the lock and then inserts the
+-- same run waits for this (uncommitted) insert: taking the lock here would deadlock.
+-- None is needed either: if a concurrent batch is what completes the data, that job's
+-- INSERT ... ON CONFLICT waits for this run to commit and then moves it itself. And a
+-- bulk insert of thousands of runs must not take thousands of locks.
+CREATE FUNCTION engine_runs_created() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    created record;
+BEGIN
+    FOR created IN
+        SELECT as_of_date, region FROM new_runs
+        WHERE phase = 'WAITING_FOR_DATA' AND ingestion_is_ready(as_of_date, region)
+        ORDER BY as_of_date, region
+    LOOP
+        PERFORM ingestion_set_ready(created.as_of_date, created.region, false);
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER engine_runs_created
+    AFTER INSERT ON engine_runs
+    REFERENCING NEW TABLE AS new_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION engine_runs_created();

@@ -1,0 +1,63 @@
+"""``prometheus datasets``: what each region requires before its runs can start.
+
+A run turns DATA_READY when every dataset its region requires has a COMPLETE batch for
+its date. A region that requires nothing never turns ready by itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine
+
+from prometheus.cli.context import state
+from prometheus.cli.ingest import dataset_param
+from prometheus.cli.params import region_param
+from prometheus.cli.render import Format, FormatOption, as_record, render
+from prometheus.ingestion import drop_datasets, region_datasets, require_datasets
+
+app = typer.Typer(help="Datasets each region requires (region_datasets).", no_args_is_help=True)
+
+Region = Annotated[str, typer.Option("--region", parser=region_param, help="e.g. US")]
+Datasets = Annotated[
+    list[str], typer.Argument(parser=dataset_param, help="Dataset names.", show_default=False)
+]
+
+
+@app.command()
+def require(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
+    """Require DATASETS for REGION (safe to repeat). Give them all in one command: waiting
+    runs whose required datasets are all in turn DATA_READY at once."""
+    engine = state(ctx).engine()
+    added = require_datasets(engine, region, datasets)
+    _say(engine, region, f"{len(added)} added")
+
+
+@app.command()
+def drop(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
+    """Stop requiring DATASETS for REGION; waiting runs that now have all theirs turn ready."""
+    engine = state(ctx).engine()
+    dropped = drop_datasets(engine, region, datasets)
+    if missing := sorted(set(datasets) - set(dropped)):
+        print(f"{region} did not require: {', '.join(missing)}", file=sys.stderr)
+    _say(engine, region, f"{len(dropped)} dropped")
+
+
+@app.command("list")
+def list_command(
+    ctx: typer.Context,
+    region: Annotated[
+        str | None, typer.Option("--region", parser=region_param, help="Only this region.")
+    ] = None,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Every region's required datasets."""
+    rows = region_datasets(state(ctx).engine(), region)
+    render([as_record(r) for r in rows], ["region", "dataset"], fmt, title="region datasets")
+
+
+def _say(engine: Engine, region: str, what: str) -> None:
+    now = [r.dataset for r in region_datasets(engine, region)]
+    print(f"{region} requires: {', '.join(now) or '(nothing)'} ({what})", file=sys.stderr)
