@@ -23,6 +23,7 @@ class Format(StrEnum):
 
 
 Record = Mapping[str, Any]
+PIPE_WIDTH = 1000
 FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or json.")]
 
 
@@ -54,10 +55,14 @@ def render(records: Sequence[Record], columns: Sequence[str], fmt: Format, title
     else:
         table = Table(title=title or None, show_lines=False)
         for column in columns:
-            table.add_column(column)
+            # Fold, never truncate: "WAITING_FOR_…" or a clipped timestamp would mislead.
+            table.add_column(column, overflow="fold")
         for r in records:
             table.add_row(*(cell(r.get(c)) for c in columns))
-        Console(file=sys.stdout, width=max(120, Console().width)).print(table)
+        # A terminal gets its own width; a pipe or file has none, so each row stays one
+        # whole line there (the table is sized to its content, never padded to this width).
+        width = None if sys.stdout.isatty() else PIPE_WIDTH
+        Console(file=sys.stdout, width=width).print(table)
 
 
 def _jsonable(value: Any) -> Any:

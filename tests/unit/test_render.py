@@ -121,3 +121,13 @@ def test_table_shows_the_title_columns_and_values(capsys: pytest.CaptureFixture[
 
 def test_format_values_are_the_option_strings() -> None:
     assert [str(f) for f in Format] == ["table", "csv", "json"]
+
+
+def test_table_never_truncates_a_value_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    long_error = "PhaseTimeout: " + "x" * 300
+    records = [{**RECORDS[0], "phase": Phase.WAITING_FOR_DATA, "last_error": long_error}]
+    render(records, COLUMNS, Format.TABLE)
+    out = capsys.readouterr().out
+    assert "WAITING_FOR_DATA" in out
+    assert long_error in out  # whole, on one line, where a pipe or grep can find it
+    assert "…" not in out
