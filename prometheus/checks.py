@@ -180,8 +180,8 @@ class DataLate:
     def message(self) -> str:
         if self.missing:
             waiting = ", ".join(f"{m.dataset} ({m.status or 'no batch'})" for m in self.missing)
-        else:  # region_datasets changed after the last batch: nothing re-evaluated readiness
-            waiting = "nothing (all required batches COMPLETE; readiness was never re-evaluated)"
+        else:  # e.g. forced back to WAITING_FOR_DATA: no batch change will re-evaluate it
+            waiting = "nothing: every required batch is COMPLETE (`runs ensure --data-ready`)"
         return (
             f"{_run(self)} still WAITING_FOR_DATA {human(self.late_by)} after the "
             f"{self.exchange} close at {_utc(self.close)} (limit {human(self.limit)}); "
@@ -458,15 +458,19 @@ def _waiting_runs(
 
 
 def human(delta: timedelta) -> str:
-    """An age as operators read it: the two largest units, ``3h05m``, ``2d4h``, ``45s``."""
+    """An age as operators read it: the two largest units (``3h05m``, ``2d4h``, ``45s``).
+
+    The second unit shows whenever anything is left below the first, so an age just past
+    a limit never reads the same as the limit (``2h00m`` against ``limit 2h``).
+    """
     seconds = max(0, int(delta.total_seconds()))
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days}d{hours}h" if hours else f"{days}d"
+        return f"{days}d{hours}h" if rest or hours else f"{days}d"
     if hours:
-        return f"{hours}h{minutes:02d}m" if minutes else f"{hours}h"
+        return f"{hours}h{minutes:02d}m" if rest else f"{hours}h"
     if minutes:
         return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
     return f"{secs}s"

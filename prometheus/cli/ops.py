@@ -50,7 +50,9 @@ def stuck_after_param(text: str) -> StuckAfter:
 
 
 def _duration_option(flag: str, default: str, what: str) -> Any:
-    """A duration flag: 45s, 15m, 2h, 1d or plain seconds (``default`` as shown in --help)."""
+    """A duration flag: 45s, 15m, 2h, 1d or plain seconds. Its Python default is None
+    (typer would run a timedelta default through the text parser); ``default`` is the
+    policy's, as shown in --help."""
     return typer.Option(
         flag, parser=duration_param, metavar="DURATION", show_default=default, help=what
     )
@@ -71,28 +73,28 @@ def check(
         ),
     ] = None,
     window: Annotated[
-        timedelta,
+        timedelta | None,
         _duration_option("--window", "24h", "Count runs that turned FAILED this recently."),
-    ] = WINDOW_DEFAULT,
+    ] = None,
     max_failures: Annotated[
         int, typer.Option("--max-failures", min=0, help="Failures within --window tolerated.")
     ] = MAX_FAILURES_DEFAULT,
     data_late_after: Annotated[
-        timedelta,
+        timedelta | None,
         _duration_option(
             "--data-late-after",
             "4h",
             "WAITING_FOR_DATA this long after the session close is late data.",
         ),
-    ] = DATA_LATE_AFTER_DEFAULT,
+    ] = None,
     reactor_silent_after: Annotated[
-        timedelta,
+        timedelta | None,
         _duration_option(
             "--reactor-silent-after",
             "2m",
             "No reactor heartbeat this recent means the reactor is silent.",
         ),
-    ] = REACTOR_SILENT_AFTER_DEFAULT,
+    ] = None,
     require_reactor: Annotated[
         bool,
         typer.Option(
@@ -112,10 +114,10 @@ def check(
     policy = CheckPolicy(
         stuck_after=default,
         stuck_after_by_phase=by_phase,
-        window=window,
+        window=_given(window, WINDOW_DEFAULT),
         max_failures=max_failures,
-        data_late_after=data_late_after,
-        reactor_silent_after=reactor_silent_after,
+        data_late_after=_given(data_late_after, DATA_LATE_AFTER_DEFAULT),
+        reactor_silent_after=_given(reactor_silent_after, REACTOR_SILENT_AFTER_DEFAULT),
         require_reactor=require_reactor,
     )
     calendar = TradingCalendar(cli.settings.region_exchanges)
@@ -129,6 +131,10 @@ def check(
             print(f"{problem.kind}: {problem.message}")
     if not report.ok:
         raise CheckFailed(report.summary)
+
+
+def _given(value: timedelta | None, default: timedelta) -> timedelta:
+    return default if value is None else value
 
 
 def report_json(report: CheckReport) -> dict[str, Any]:

@@ -147,6 +147,8 @@ def test_zero_data_late_after_means_late_at_the_close() -> None:
         (timedelta(minutes=2), "2m"),
         (timedelta(minutes=7, seconds=5), "7m05s"),
         (timedelta(hours=2), "2h"),
+        (timedelta(hours=2, seconds=1), "2h00m"),
+        (timedelta(days=1, seconds=1), "1d0h"),
         (timedelta(hours=3, minutes=5, seconds=59), "3h05m"),
         (timedelta(days=1), "1d"),
         (timedelta(days=2, hours=4, minutes=30), "2d4h"),
