@@ -51,9 +51,9 @@ def test_a_stop_signal_lets_the_running_phase_commit_and_starts_no_other(
     stopped = reactor.event("reactor.stopped")
     assert stopped is not None and stopped["drained"] is True
 
-    after = get_run(engine, run.run_id)
-    assert after is not None and after.phase is Phase.SIGNALS_DONE  # committed, and no further
+    after, untouched = get_run(engine, run.run_id), get_run(engine, late.run_id)
+    assert after is not None and untouched is not None
+    assert after.phase is Phase.SIGNALS_DONE, "the running phase must commit, and no other start"
     assert markers(engine, run.run_id) == [("DATA_READY", reactor.work_application_name)]
-    untouched = get_run(engine, late.run_id)
-    assert untouched is not None and untouched.phase is Phase.DATA_READY
+    assert untouched.phase is Phase.DATA_READY, "a stopping reactor took new work"
     assert reactors.stopped_at(reactor) is not None

@@ -45,13 +45,17 @@ def process_env(db_url: str, home: Path, **settings: str) -> dict[str, str]:
     return env
 
 
-@dataclass
+@dataclass(repr=False)
 class ReactorProcess:
     name: str
     proc: subprocess.Popen[bytes]
     log_path: Path
     reactor_id: str | None = None
     metrics_port: int | None = None
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive() else f"exit {self.proc.returncode}"
+        return f"<{self.name} {self.reactor_id} pid {self.proc.pid}, {state}>"
 
     @property
     def id(self) -> str:
