@@ -37,3 +37,11 @@ class CheckFailed(PrometheusError):
 
 class NotATradingDay(InputError):
     """The region's exchange does not trade that day; creating a run needs ``--force``."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An error as one line for a log event or stderr: the driver's own message when a
+    library wrapped it (SQLAlchemy's wrapper repeats the statement and its parameters)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

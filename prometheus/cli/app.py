@@ -24,7 +24,7 @@ from prometheus.cli import runs as runs_commands
 from prometheus.cli.context import CliState
 from prometheus.cli.reactor import reactor
 from prometheus.config import Settings, redact_urls
-from prometheus.errors import PrometheusError
+from prometheus.errors import PrometheusError, first_line
 from prometheus.logs import configure_logging
 
 app = typer.Typer(
@@ -84,7 +84,7 @@ def run(argv: Sequence[str] | None = None, *, prog_name: str = "prometheus") -> 
     except PrometheusError as exc:
         return _fail(str(exc), exc.exit_code)
     except (SQLAlchemyError, psycopg.Error) as exc:
-        return _fail(f"database error: {_first_line(exc)}", 1)
+        return _fail(f"database error: {first_line(exc)}", 1)
     except OSError as exc:
         return _fail(f"{type(exc).__name__}: {exc}", 1)
     return result if isinstance(result, int) else 0
@@ -95,14 +95,10 @@ def main() -> NoReturn:
 
 
 def _fail(message: str, code: int) -> int:
-    print(f"prometheus: error: {redact_urls(_first_line(message))}", file=sys.stderr)
+    """Our own messages are written to be read as they are (a CSV's problems, one per
+    line); anything else has been cut to its first line by the caller."""
+    print(f"prometheus: error: {redact_urls(message.strip())}", file=sys.stderr)
     return code
-
-
-def _first_line(exc: object) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -1,58 +1,50 @@
-"""N worker threads that advance runs; at most one in flight per run in this process.
+"""N worker threads that claim due runs and step each until it waits, finishes or fails.
 
-A notification for a run already queued is coalesced; one for a run being advanced
-marks it for one more look when the current advance ends (the change may be an
-override the worker has not seen). Across processes, the row lock in ``advance_run``
-is what keeps work single: a run locked elsewhere comes back BUSY and is dropped here,
-because its holder keeps stepping it.
+A notification does not carry work: it wakes a worker, and the worker claims the oldest
+due run that nobody holds (``FOR UPDATE SKIP LOCKED``). So notifications for one run
+coalesce by construction, several reactors never try the same run, and nothing is lost
+between a wake and a claim: a worker claims until nothing is due before it sleeps.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prometheus.config import Settings
+from prometheus.errors import first_line
 from prometheus.logs import get_logger
 from prometheus.orchestration.metrics import ReactorMetrics
-from prometheus.pipeline.state import Outcome, Step, advance_run, find_run
+from prometheus.pipeline.state import Outcome, Step, advance_next, advance_run
 
 log = get_logger(__name__)
 
 
-@dataclass(frozen=True)
-class RunKey:
-    """A run named by its date and region (what ingestion notifications carry)."""
-
-    as_of_date: date
-    region: str
-
-
-WorkItem = int | RunKey
-_STOP = object()
-
-
 class Dispatcher:
     def __init__(
-        self, engine: Engine, settings: Settings, *, actor: str, metrics: ReactorMetrics
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        actor: str,
+        metrics: ReactorMetrics,
+        on_retry_scheduled: Callable[[], None] = lambda: None,
     ) -> None:
         self._engine = engine
         self._settings = settings
         self._actor = actor
         self._metrics = metrics
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._queued: dict[WorkItem, float | None] = {}  # item -> first notification time
-        self._running: set[int] = set()
-        self._look_again: set[int] = set()
+        self._on_retry_scheduled = on_retry_scheduled  # so the sweeper wakes when it is due
+        self._cond = threading.Condition()
+        self._signalled = False
+        self._notified_at: float | None = None  # earliest unserved notification
         self._accepting = True
+        self._busy = 0
         self._threads = [
             threading.Thread(target=self._work, name=f"dispatcher-{i}", daemon=True)
             for i in range(settings.concurrency)
@@ -64,33 +56,31 @@ class Dispatcher:
 
     @property
     def in_progress(self) -> int:
-        with self._lock:
-            return len(self._running)
+        with self._cond:
+            return self._busy
 
     def alive(self) -> bool:
         return all(t.is_alive() for t in self._threads)
 
-    def submit(self, item: WorkItem, *, notified_at: float | None = None) -> None:
-        """Queue a run for advancing, unless it is queued or running already."""
-        with self._lock:
-            if not self._accepting:
-                return
-            if isinstance(item, int) and item in self._running:
-                self._look_again.add(item)
-                return
-            if item in self._queued:
-                return
-            self._queued[item] = notified_at
-        self._queue.put(item)
+    def wake(self, *, notified_at: float | None = None) -> None:
+        """There may be work (a notification): one idle worker goes to look."""
+        with self._cond:
+            self._signalled = True
+            if notified_at is not None and self._notified_at is None:
+                self._notified_at = notified_at
+            self._cond.notify()
+
+    def wake_all(self) -> None:
+        """There may be a lot of work (a sweep): every idle worker goes to look."""
+        with self._cond:
+            self._signalled = True
+            self._cond.notify_all()
 
     def stop(self, timeout: float) -> bool:
-        """Take no more work, let running advances finish; True if they did in time."""
-        with self._lock:
+        """Take no more work, let running phases finish; True if they did in time."""
+        with self._cond:
             self._accepting = False
-            self._queued.clear()
-            self._look_again.clear()
-        for _ in self._threads:
-            self._queue.put(_STOP)
+            self._cond.notify_all()
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -99,84 +89,61 @@ class Dispatcher:
     def _work(self) -> None:
         structlog.contextvars.bind_contextvars(reactor_id=self._actor)
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, int | RunKey)
-            with self._lock:
-                if item not in self._queued:  # dropped by stop()
-                    continue
-                notified_at = self._queued.pop(item)
-            run_id = self._resolve(item)
-            if run_id is None or not self._claim(run_id):
-                continue
+            with self._cond:
+                self._cond.wait_for(lambda: self._signalled or not self._accepting)
+                if not self._accepting:
+                    return
+                self._signalled = False
+                notified_at, self._notified_at = self._notified_at, None
+                self._busy += 1
             try:
-                if notified_at is not None:
-                    self._metrics.notification_to_start.observe(time.monotonic() - notified_at)
-                self._advance(run_id)
+                self._drain(notified_at)
             finally:
-                self._release(run_id)
+                with self._cond:
+                    self._busy -= 1
 
-    def _resolve(self, item: WorkItem) -> int | None:
-        if isinstance(item, int):
-            return item
-        try:
-            run = find_run(self._engine, item.as_of_date, item.region)
-        except SQLAlchemyError as exc:
-            log.warning(
-                "dispatch.failed",
-                error=_short(exc),
-                as_of_date=str(item.as_of_date),
-                region=item.region,
-            )
-            return None
-        return run.run_id if run else None
-
-    def _claim(self, run_id: int) -> bool:
-        with self._lock:
-            if run_id in self._running:
-                self._look_again.add(run_id)
-                return False
-            self._running.add(run_id)
-            self._metrics.in_progress.set(len(self._running))
-            return True
-
-    def _release(self, run_id: int) -> None:
-        with self._lock:
-            self._running.discard(run_id)
-            self._metrics.in_progress.set(len(self._running))
-            again = run_id in self._look_again and self._accepting
-            self._look_again.discard(run_id)
-        if again:
-            self.submit(run_id)
-
-    def _advance(self, run_id: int) -> None:
-        """Step the run until it waits, finishes, fails or is someone else's; after a stop
-        request, finish the phase in hand but start no other."""
-        while True:
-            step = self._step(run_id)
-            if step is None or not step.should_continue or not self._accepting:
+    def _drain(self, notified_at: float | None) -> None:
+        """Claim and step runs until nothing is due (or a stop is requested)."""
+        while self._accepting:
+            if notified_at is not None:
+                self._metrics.notification_to_start.observe(time.monotonic() - notified_at)
+                notified_at = None
+            step = self._step(None)
+            if step is None:
                 return
+            while step is not None and step.run and step.should_continue and self._accepting:
+                step = self._step(step.run.run_id)
 
-    def _step(self, run_id: int) -> Step | None:
+    def _step(self, run_id: int | None) -> Step | None:
+        """One step of that run, or (``None``) of the oldest due run; None if no step."""
         started = time.monotonic()
         for attempt in (1, 2):
             try:
-                step = advance_run(
-                    self._engine, run_id, settings=self._settings, actor=self._actor, notify=False
-                )
+                if run_id is None:
+                    step = advance_next(
+                        self._engine, settings=self._settings, actor=self._actor, notify=False
+                    )
+                else:
+                    step = advance_run(
+                        self._engine,
+                        run_id,
+                        settings=self._settings,
+                        actor=self._actor,
+                        notify=False,
+                    )
                 break
             except DBAPIError as exc:
                 # A pooled connection killed under us (server restart): the pool has been
                 # invalidated, so one retry runs on a fresh connection.
                 if exc.connection_invalidated and attempt == 1:
                     continue
-                log.warning("dispatch.failed", run_id=run_id, error=_short(exc))
+                log.warning("dispatch.failed", run_id=run_id, error=first_line(exc))
                 return None
             except SQLAlchemyError as exc:
-                log.warning("dispatch.failed", run_id=run_id, error=_short(exc))
+                log.warning("dispatch.failed", run_id=run_id, error=first_line(exc))
                 return None
-        self._observe(step, time.monotonic() - started)
+        if step is not None:
+            self._observe(step, time.monotonic() - started)
         return step
 
     def _observe(self, step: Step, seconds: float) -> None:
@@ -187,9 +154,5 @@ class Dispatcher:
             self._metrics.phase_duration.labels(step.phase).observe(seconds)
         else:
             self._metrics.failures.labels(step.phase).inc()
-
-
-def _short(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text = str(orig if orig is not None else exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+            if step.outcome is Outcome.RETRY_SCHEDULED:
+                self._on_retry_scheduled()

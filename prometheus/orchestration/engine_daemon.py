@@ -58,7 +58,12 @@ class Reactor:
             pool_size=settings.concurrency + 2,
         )
         self.dispatcher = Dispatcher(
-            self.engine, settings, actor=self.reactor_id, metrics=self.metrics
+            self.engine,
+            settings,
+            actor=self.reactor_id,
+            metrics=self.metrics,
+            # The sweep after a failed attempt learns when its backoff ends and wakes then.
+            on_retry_scheduled=lambda: self.sweeper.request_sweep(),
         )
         self.sweeper = Sweeper(
             self.engine,

@@ -22,8 +22,9 @@ import structlog
 from psycopg import sql
 
 from prometheus.db.connect import connect_listener
+from prometheus.errors import first_line
 from prometheus.logs import get_logger
-from prometheus.orchestration.dispatcher import Dispatcher, RunKey
+from prometheus.orchestration.dispatcher import Dispatcher
 from prometheus.orchestration.metrics import ReactorMetrics
 from prometheus.orchestration.notifications import (
     Channel,
@@ -94,7 +95,7 @@ class Listener:
                 self._metrics.reconnects.inc()
                 delay = self._backoff.next_delay()
                 log.warning(
-                    "listener.reconnect_scheduled", delay_s=round(delay, 3), error=_first_line(exc)
+                    "listener.reconnect_scheduled", delay_s=round(delay, 3), error=first_line(exc)
                 )
                 self._stop.wait(delay)
         self.connected.clear()
@@ -142,15 +143,8 @@ class Listener:
                 "notification.malformed", channel=channel, error=str(exc), payload=payload[:200]
             )
             return
-        if isinstance(event, DataArrived):
-            self._dispatcher.submit(RunKey(event.as_of_date, event.region), notified_at=received)
-        elif event.phase in WORKABLE:
-            # A run created WAITING_FOR_DATA or turned terminal needs no advance. Skipping
-            # it is safe because every later phase change notifies again (or is made by
-            # a reactor that keeps stepping the run itself).
-            self._dispatcher.submit(event.run_id, notified_at=received)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        if isinstance(event, DataArrived) or event.phase in WORKABLE:
+            # A run created WAITING_FOR_DATA or turned terminal needs no advance; every
+            # later phase change notifies again (or is made by a reactor that keeps
+            # stepping the run itself), so skipping it loses nothing.
+            self._dispatcher.wake(notified_at=received)

@@ -22,14 +22,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from prometheus.calendar import TradingCalendar, UnknownRegion
 from prometheus.config import Settings
 from prometheus.db.queries import query
+from prometheus.errors import first_line
 from prometheus.logs import get_logger
 from prometheus.orchestration.dispatcher import Dispatcher
 from prometheus.orchestration.metrics import ReactorMetrics
-from prometheus.pipeline.state import list_due_run_ids, seconds_until_next_retry
+from prometheus.pipeline.state import count_due_runs, seconds_until_next_retry
 
 log = get_logger(__name__)
 
 CALENDAR_LOOKBACK = timedelta(days=4)  # covers a long weekend of reactor downtime
+SWEEP_RETRY_SECONDS = 1.0
 
 
 class Sweeper:
@@ -70,7 +72,13 @@ class Sweeper:
             now = time.monotonic()
             if self._wake.is_set() or now >= next_sweep:
                 self._wake.clear()
-                retry_in = self._sweep()
+                try:
+                    retry_in = self._sweep()
+                except SQLAlchemyError as exc:
+                    # Right after an outage the pool's connections are dead; the pool is
+                    # invalidated by this failure, so a prompt second try succeeds.
+                    log.warning("sweep.failed", error=first_line(exc))
+                    retry_in = SWEEP_RETRY_SECONDS
                 next_sweep = time.monotonic() + min(interval, retry_in or interval)
             if now >= next_heartbeat:
                 self._beat()
@@ -84,20 +92,16 @@ class Sweeper:
     def _sweep(self) -> float | None:
         """Queue every due run; return seconds until the earliest backoff ends."""
         started = time.monotonic()
-        try:
-            self._ensure_calendar_runs()
-            due = list_due_run_ids(self._engine)
-            retry_in = seconds_until_next_retry(self._engine)
-        except SQLAlchemyError as exc:
-            log.warning("sweep.failed", error=str(getattr(exc, "orig", exc)).splitlines()[0])
-            return None
-        for run_id in due:
-            self._dispatcher.submit(run_id)
+        self._ensure_calendar_runs()
+        due = count_due_runs(self._engine)
+        retry_in = seconds_until_next_retry(self._engine)
+        if due:
+            self._dispatcher.wake_all()
         self._metrics.sweeps.inc()
-        self._metrics.swept_runs.inc(len(due))
+        self._metrics.swept_runs.inc(due)
         log.info(
             "sweep.completed",
-            due=len(due),
+            due=due,
             duration_ms=round((time.monotonic() - started) * 1000, 3),
         )
         return max(retry_in, 0.05) if retry_in is not None else None
@@ -129,7 +133,7 @@ class Sweeper:
                     },
                 )
         except SQLAlchemyError as exc:
-            log.warning("heartbeat.failed", error=str(getattr(exc, "orig", exc)).splitlines()[0])
+            log.warning("heartbeat.failed", error=first_line(exc))
 
     def mark_stopped(self) -> None:
         try:

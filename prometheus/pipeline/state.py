@@ -22,7 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Connection, Engine, Row, TextClause
 from sqlalchemy.exc import DBAPIError
 
 from prometheus.config import Settings
@@ -231,10 +231,41 @@ def advance_run(
     change then wakes nobody, which spares a NOTIFY (a cluster-wide lock at commit).
     """
     run_id = run if isinstance(run, int) else run.run_id
+    return _claim_and_step(
+        db, query("claim_run"), {"run_id": run_id}, settings=settings, actor=actor, notify=notify
+    ) or Step(Outcome.BUSY, None)
+
+
+def advance_next(db: Engine, *, settings: Settings, actor: str, notify: bool = True) -> Step | None:
+    """One step of the oldest due run that no other process holds; None if there is none.
+
+    This is how workers share work: a notification only says "there may be work", and
+    each worker claims what is due, so several reactors never queue or try the same run.
+    """
+    return _claim_and_step(
+        db, query("claim_next_run"), {}, settings=settings, actor=actor, notify=notify
+    )
+
+
+def count_due_runs(db: Database) -> int:
+    with _transaction(db) as conn:
+        count: int = conn.execute(query("count_due_runs")).scalar_one()
+        return count
+
+
+def _claim_and_step(
+    db: Engine,
+    claim: TextClause,
+    params: Mapping[str, Any],
+    *,
+    settings: Settings,
+    actor: str,
+    notify: bool,
+) -> Step | None:
     with db.connect() as conn, conn.begin():
-        row = conn.execute(query("claim_run"), {"run_id": run_id}).one_or_none()
+        row = conn.execute(claim, params).one_or_none()
         if row is None:
-            return Step(Outcome.BUSY, None)
+            return None
         claimed = Run.from_row(row)
         if claimed.phase in TERMINAL:
             return Step(Outcome.TERMINAL, claimed)

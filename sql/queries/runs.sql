@@ -22,6 +22,22 @@ FROM engine_runs r
 WHERE r.run_id = :run_id
 FOR UPDATE SKIP LOCKED;
 
+-- name: claim_next_run
+-- The oldest due run nobody holds: how workers share work without ever colliding.
+-- Served by engine_runs_due_idx in order, skipping rows other workers have locked.
+SELECT r.*, true AS due
+FROM engine_runs r
+WHERE r.phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
+  AND coalesce(r.next_attempt_at, '-infinity'::timestamptz) <= now()
+ORDER BY coalesce(r.next_attempt_at, '-infinity'::timestamptz), r.run_id
+LIMIT 1
+FOR UPDATE SKIP LOCKED;
+
+-- name: count_due_runs
+SELECT count(*) FROM engine_runs
+WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
+  AND coalesce(next_attempt_at, '-infinity'::timestamptz) <= now();
+
 -- name: update_phase
 -- The guard trigger validates the move and the audit trigger records it, reading who
 -- asks, why, and whether to notify from these transaction-local settings.
