@@ -70,3 +70,20 @@ def throughput(
         return
     columns = list(results[0])
     render(results, columns, Format.TABLE, title="bench throughput")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    rows: Annotated[int, typer.Option(min=1, help="Price rows loaded each way.")] = 1_000_000,
+    batch: Annotated[int, typer.Option(min=1, help="Rows per batch (one date each).")] = 10_000,
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds (ABBA).")] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """COPY price batches with the project's triggers vs without: rows/s and overhead."""
+    from prometheus.bench.ingest import measure_ingest
+
+    configure_logging("WARNING")
+    settings = state(ctx).resolve_database()
+    result = measure_ingest(settings, rows=rows, batch=batch, rounds=rounds)
+    report(result, as_json=as_json, title="bench ingest")

@@ -125,6 +125,8 @@ def _read(
                 parsed = None
                 if len(fields) != len(header):
                     messages.append(f"expected {len(header)} fields, got {len(fields)}")
+                elif any("\x00" in f for f in fields):  # PostgreSQL text cannot hold one
+                    messages.append("contains a NUL byte")
                 else:
                     parsed = parse_row(fields, messages)
                     key = fields[0]

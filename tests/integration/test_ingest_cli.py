@@ -1,0 +1,222 @@
+"""``prometheus ingest`` and ``prometheus datasets`` through the real entry point
+(``prometheus.cli.app.run``): exit codes, what stderr says, and what the database holds.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from prometheus.cli.app import run
+from prometheus.pipeline.phases import Phase
+from prometheus.pipeline.state import find_run
+from tests.support.ingestion_data import PRICES_HEADER, price_rows, snapshot, write_prices
+
+DAY = date(2026, 3, 2)
+
+
+class Cli:
+    """``prometheus --database-url URL ...`` in this process, with its output captured."""
+
+    def __init__(self, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        self.db_url = db_url
+        self.capsys = capsys
+
+    def __call__(self, *args: str | Path) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        code = run(["--database-url", self.db_url, *(str(a) for a in args)])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def ok(self, *args: str | Path) -> tuple[str, str]:
+        code, out, err = self(*args)
+        assert code == 0, err
+        return out, err
+
+    def json(self, *args: str | Path) -> Any:
+        out, _ = self.ok(*args, "--format", "json")
+        return json.loads(out)
+
+
+@pytest.fixture
+def cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> Cli:
+    return Cli(db_url, capsys)
+
+
+@pytest.fixture
+def us_instruments(cli: Cli, tmp_path: Path) -> Path:
+    path = tmp_path / "instruments.csv"
+    path.write_text("instrument_id,symbol\nA,AAA\nB,BBB\n")
+    _, err = cli.ok("ingest", "instruments", "--region", "US", path)
+    assert "US: 2 instrument(s) loaded" in err
+    return path
+
+
+def test_the_last_required_dataset_makes_the_run_data_ready(
+    cli: Cli, engine: Engine, tmp_path: Path, us_instruments: Path
+) -> None:
+    _, err = cli.ok("datasets", "require", "--region", "us", "prices", "eod_prices")
+    assert "US requires: eod_prices, prices (2 added)" in err
+    prices = write_prices(tmp_path / "p.csv", price_rows(["A", "B"]))
+
+    _, err = cli.ok("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", prices)
+    assert "prices 2026-03-02 US: 2 row(s) loaded, batch COMPLETE (2 row(s)); no run yet" in err
+    assert find_run(engine, DAY, "US") is None
+
+    args = ("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", "--dataset")
+    _, err = cli.ok(*args, "eod_prices", prices)
+    run = find_run(engine, DAY, "US")
+    assert run is not None and run.phase is Phase.DATA_READY
+    assert f"run {run.run_id} is DATA_READY" in err
+
+    states = cli.json("ingest", "status", "--as-of", "2026-03-02", "--region", "US")
+    assert [(s["dataset"], s["status"], s["row_count"], s["run_phase"]) for s in states] == [
+        ("eod_prices", "COMPLETE", 2, "DATA_READY"),
+        ("prices", "COMPLETE", 2, "DATA_READY"),
+    ]
+
+
+def test_partial_leaves_the_batch_running(
+    cli: Cli, engine: Engine, tmp_path: Path, us_instruments: Path
+) -> None:
+    cli.ok("datasets", "require", "--region", "US", "prices")
+    prices = write_prices(tmp_path / "p.csv", price_rows(["A"]))
+    _, err = cli.ok(
+        "ingest", "prices", "--as-of", "2026-03-02", "--region", "US", "--partial", prices
+    )
+    assert "batch RUNNING (1 row(s)); no run yet" in err
+    assert find_run(engine, DAY, "US") is None
+    (state,) = cli.json("ingest", "status")
+    assert (state["status"], state["completed_at"]) == ("RUNNING", None)
+
+
+def test_a_bad_file_lists_every_problem_then_one_error_line(
+    cli: Cli, db_url: str, tmp_path: Path, us_instruments: Path
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{PRICES_HEADER}\nA,1,2,1,1,-1\nZZZ,1,2,1,1,1\nB,1,1,2,1,1\nA,1,2,1,1,1\n")
+    before = snapshot(db_url)
+
+    code, out, err = cli("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", bad)
+
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{bad}:2: volume '-1' is not a non-negative integer",
+        f"{bad}:3: unknown instrument 'ZZZ' (load it with `ingest instruments`)",
+        f"{bad}:4: high 1.0 is below low 2.0",
+        f"{bad}:5: duplicate instrument 'A' (line 2)",
+        f"prometheus: error: {bad}: 4 problem(s), nothing written",
+    ]
+    assert snapshot(db_url) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", "{missing}"),
+        ("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", "{directory}"),
+        ("ingest", "instruments", "--region", "US", "{missing}"),
+        ("ingest", "prices", "--as-of", "2026-02-30", "--region", "US", "{good}"),
+        ("ingest", "prices", "--as-of", "2026-03-02", "--region", "U S", "{good}"),
+        (
+            "ingest",
+            "prices",
+            "--as-of",
+            "2026-03-02",
+            "--region",
+            "US",
+            "--dataset",
+            "a b",
+            "{good}",
+        ),
+        ("ingest", "status", "--as-of", "yesterday"),
+        ("datasets", "require", "--region", "US", "bad/name"),
+    ],
+    ids=[
+        "missing file",
+        "directory",
+        "missing instruments file",
+        "bad date",
+        "bad region",
+        "bad dataset",
+        "bad status date",
+        "bad dataset name",
+    ],
+)
+def test_bad_input_is_exit_2_with_one_line_and_nothing_written(
+    args: tuple[str, ...], cli: Cli, db_url: str, tmp_path: Path, us_instruments: Path
+) -> None:
+    good = write_prices(tmp_path / "good.csv", price_rows(["A"]))
+    paths = {"missing": tmp_path / "nope.csv", "directory": tmp_path, "good": good}
+    before = snapshot(db_url)
+
+    code, out, err = cli(*(a.format(**paths) for a in args))
+
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1 and err.startswith("prometheus: error: "), err
+    assert snapshot(db_url) == before
+
+
+def test_datasets_require_list_and_drop(cli: Cli, engine: Engine) -> None:
+    cli.ok("datasets", "require", "--region", "US", "prices", "fundamentals")
+    _, err = cli.ok("datasets", "require", "--region", "US", "prices")
+    assert "US requires: fundamentals, prices (0 added)" in err
+    cli.ok("datasets", "require", "--region", "EU", "prices")
+
+    assert cli.json("datasets", "list") == [
+        {"region": "EU", "dataset": "prices"},
+        {"region": "US", "dataset": "fundamentals"},
+        {"region": "US", "dataset": "prices"},
+    ]
+    assert cli.json("datasets", "list", "--region", "EU") == [{"region": "EU", "dataset": "prices"}]
+
+    _, err = cli.ok("datasets", "drop", "--region", "US", "fundamentals", "news")
+    assert err.splitlines() == ["US did not require: news", "US requires: prices (1 dropped)"]
+    assert [r["dataset"] for r in cli.json("datasets", "list", "--region", "US")] == ["prices"]
+
+
+def test_status_shows_what_a_waiting_run_still_needs(cli: Cli, engine: Engine) -> None:
+    cli.ok("datasets", "require", "--region", "US", "prices", "fundamentals")
+    cli.ok("runs", "ensure", "--as-of", "2026-03-02", "--region", "US")
+    rows = cli.json("ingest", "status", "--region", "US")
+    assert [(r["dataset"], r["status"], r["required"], r["run_phase"]) for r in rows] == [
+        ("fundamentals", "MISSING", True, "WAITING_FOR_DATA"),
+        ("prices", "MISSING", True, "WAITING_FOR_DATA"),
+    ]
+    out, _ = cli.ok("ingest", "status", "--format", "csv")
+    assert out.splitlines()[0] == (
+        "as_of_date,region,dataset,required,status,row_count,started_at,completed_at,run_phase"
+    )
+
+
+def test_bench_ingest_reports_positive_rates(
+    server_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A small run of the benchmark (the real one loads 1,000,000 rows): it works end to
+    end and says what it measured. Speed itself is not asserted."""
+    code = run(
+        [
+            "--database-url",
+            server_url,
+            "bench",
+            "ingest",
+            "--rows",
+            "20000",
+            "--batch",
+            "5000",
+            "--rounds",
+            "2",
+            "--json",
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    for key in ("rows_per_s_with_triggers", "rows_per_s_without", "overhead_ratio"):
+        assert isinstance(result[key], float) and result[key] > 0, (key, result)
+    assert (result["rows"], result["batches"], result["runs_made_ready"]) == (20000, 4, 4)
