@@ -87,3 +87,17 @@ def ingest(
     settings = state(ctx).resolve_database()
     result = measure_ingest(settings, rows=rows, batch=batch, rounds=rounds)
     report(result, as_json=as_json, title="bench ingest")
+
+
+@app.command()
+def sweep(
+    ctx: typer.Context,
+    runs: Annotated[int, typer.Option(min=1, help="Active runs, none due.")] = 10_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """The sweep's and an idle worker's cost with many active runs and nothing due."""
+    from prometheus.bench.sweep import measure_sweep
+
+    configure_logging("WARNING")
+    settings = state(ctx).resolve_database()
+    report(measure_sweep(settings, runs=runs), as_json=as_json, title="bench sweep")

@@ -30,3 +30,7 @@ WHERE kind = 'transition' AND from_phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIV
 -- Reactors ready: their listener connections, by application_name.
 SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND application_name LIKE 'prometheus-listener:%';
+
+-- name: bench_vacuum_runs
+-- Fresh statistics after the bulk load, as autovacuum would give a live database.
+VACUUM ANALYZE engine_runs;
