@@ -19,12 +19,12 @@ import psycopg
 from psycopg import sql
 
 from prometheus.bench import probe_tasks
-from prometheus.bench.stats import summary_ms
 from prometheus.config import Settings, libpq_url
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import scratch_database
 from prometheus.db.queries import query
 from prometheus.orchestration.engine_daemon import Reactor
+from prometheus.percentiles import summary_ms
 
 WARMUP_RUNS = 20
 SAMPLE_TIMEOUT_S = 10.0

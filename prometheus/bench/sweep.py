@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from prometheus.bench.stats import summary_ms
 from prometheus.config import Settings
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import scratch_database
 from prometheus.db.queries import query
 from prometheus.errors import PrometheusError
+from prometheus.percentiles import summary_ms
 from prometheus.pipeline.state import advance_next, count_due_runs, seconds_until_next_retry
 
 REPEATS = 200

@@ -105,7 +105,7 @@ def _reactors(url: str, count: int, concurrency: int) -> Iterator[list[subproces
         logs: list[IO[bytes]] = []
         processes: list[subprocess.Popen[bytes]] = []
         for _ in range(count):
-            log = stack.enter_context(tempfile.TemporaryFile())
+            log: IO[bytes] = stack.enter_context(tempfile.TemporaryFile())
             logs.append(log)
             processes.append(
                 subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log)

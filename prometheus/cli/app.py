@@ -22,6 +22,7 @@ from prometheus.cli import ingest as ingest_commands
 from prometheus.cli import ops as ops_commands
 from prometheus.cli import runs as runs_commands
 from prometheus.cli.context import CliState
+from prometheus.cli.demo import demo
 from prometheus.cli.reactor import reactor
 from prometheus.config import Settings, redact_urls
 from prometheus.errors import PrometheusError, first_line
@@ -41,6 +42,7 @@ app.add_typer(ingest_commands.app, name="ingest")
 app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(ops_commands.app)  # check, calendar: commands of the root itself
 app.command()(reactor)
+app.command()(demo)
 
 
 @app.callback()
