@@ -11,7 +11,6 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from prometheus.cli.app import run
 from prometheus.config import libpq_url
 from prometheus.db.connect import make_engine
 from prometheus.db.migrate import (
@@ -23,6 +22,7 @@ from prometheus.db.migrate import (
 )
 from prometheus.db.queries import SQL_ROOT
 from prometheus.errors import MigrationError, NotUpgraded
+from tests.support.cli_runner import invoke
 from tests.support.waiting import wait_until
 
 ALL_FILES = [m.name for m in discover()]
@@ -180,27 +180,26 @@ def test_commands_refuse_a_database_that_is_not_upgraded(
     empty_db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for command in (["runs", "list"], ["runs", "advance-all"]):
-        assert run(["--database-url", empty_db_url, *command]) == 1
-        out, err = capsys.readouterr()
-        assert out == ""
-        lines = err.strip().splitlines()
-        assert len(lines) == 1, err
-        assert "run `prometheus db upgrade`" in lines[0]
-        assert "Traceback" not in err
+        result = invoke(capsys, empty_db_url, *command)
+        assert result.code == 1
+        assert result.out == ""
+        assert len(result.err_lines) == 1, result.err
+        assert "run `prometheus db upgrade`" in result.err_lines[0]
+        assert "Traceback" not in result.err
 
 
 def test_db_status_and_upgrade_commands(
     empty_db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(["--database-url", empty_db_url, "db", "status", "--format", "csv"]) == 1
-    out, _ = capsys.readouterr()
-    assert out.count(",pending,") == len(ALL_FILES)
+    result = invoke(capsys, empty_db_url, "db", "status", "--format", "csv")
+    assert result.code == 1
+    assert result.out.count(",pending,") == len(ALL_FILES)
 
-    assert run(["--database-url", empty_db_url, "db", "upgrade"]) == 0
-    _, err = capsys.readouterr()
-    assert f"({len(ALL_FILES)} file(s) applied)" in err
+    result = invoke(capsys, empty_db_url, "db", "upgrade")
+    assert result.code == 0
+    assert f"({len(ALL_FILES)} file(s) applied)" in result.err
 
-    assert run(["--database-url", empty_db_url, "db", "status", "--format", "csv"]) == 0
-    out, _ = capsys.readouterr()
-    assert out.count(",applied,") == len(ALL_FILES)
-    assert run(["--database-url", empty_db_url, "runs", "list", "--format", "csv"]) == 0
+    result = invoke(capsys, empty_db_url, "db", "status", "--format", "csv")
+    assert result.code == 0
+    assert result.out.count(",applied,") == len(ALL_FILES)
+    assert invoke(capsys, empty_db_url, "runs", "list", "--format", "csv").code == 0

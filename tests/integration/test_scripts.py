@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import find_run, run_events
 from prometheus.scripts import run_engine_state, show_engine_runs
+from tests.support.cli_runner import Result, invoke_main
 from tests.support.market_data import instrument_ids, seed_instruments
 
 DAY = date(2026, 11, 24)
@@ -30,10 +31,12 @@ def seeded(engine: Engine) -> Engine:
 
 
 def manage(capsys: pytest.CaptureFixture[str], db_url: str, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = run_engine_state.main(["--database-url", db_url, *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    result = invoke_main(capsys, run_engine_state.main, ["--database-url", db_url, *args])
+    return result.code, result.out, result.err
+
+
+def show(capsys: pytest.CaptureFixture[str], db_url: str, *args: str) -> Result:
+    return invoke_main(capsys, show_engine_runs.main, ["--database-url", db_url, *args])
 
 
 def test_ensure_then_advance_all_three_times_completes_the_run(
@@ -52,9 +55,9 @@ def test_ensure_then_advance_all_three_times_completes_the_run(
     assert code == 0
     assert "advanced 0 run(s)" in err
 
-    capsys.readouterr()
-    assert show_engine_runs.main(["--database-url", db_url]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    result = show(capsys, db_url)
+    assert result.code == 0
+    rows = list(csv.DictReader(io.StringIO(result.out)))
     assert [(r["as_of_date"], r["region"], r["phase"]) for r in rows] == [
         ("2026-11-24", "US", "COMPLETED")
     ]
@@ -89,11 +92,10 @@ def test_show_engine_runs_csv_parses_with_the_csv_module(
 ) -> None:
     manage(capsys, db_url, *TARGET, "--ensure")
     manage(capsys, db_url, "--as-of", "2026-11-23", "--region", "EU", "--ensure", "--data-ready")
-    capsys.readouterr()
-    assert show_engine_runs.main(["--database-url", db_url]) == 0
-    out, err = capsys.readouterr()
-    assert err == ""
-    reader = csv.DictReader(io.StringIO(out))
+    result = show(capsys, db_url)
+    assert result.code == 0
+    assert result.err == ""
+    reader = csv.DictReader(io.StringIO(result.out))
     rows = list(reader)
     assert reader.fieldnames is not None and "phase" in reader.fieldnames
     assert [(r["as_of_date"], r["region"], r["phase"], r["attempts"]) for r in rows] == [
@@ -102,8 +104,9 @@ def test_show_engine_runs_csv_parses_with_the_csv_module(
     ]
     assert all(int(r["run_id"]) > 0 for r in rows)
 
-    assert show_engine_runs.main(["--database-url", db_url, "--region", "EU"]) == 0
-    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    result = show(capsys, db_url, "--region", "EU")
+    assert result.code == 0
+    rows = list(csv.DictReader(io.StringIO(result.out)))
     assert [r["region"] for r in rows] == ["EU"]
 
 
@@ -149,12 +152,11 @@ def test_bad_values_exit_2_with_one_line(
 
 def test_show_engine_runs_bad_flags_exit_2(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     for args, message in ((["--bogus"], "--bogus"), (["--phase", "DONE"], "unknown phase")):
-        capsys.readouterr()
-        assert show_engine_runs.main(["--database-url", db_url, *args]) == 2
-        out, err = capsys.readouterr()
-        assert out == ""
-        assert len(err.strip().splitlines()) == 1, err
-        assert message in err
+        result = show(capsys, db_url, *args)
+        assert result.code == 2
+        assert result.out == ""
+        assert len(result.err_lines) == 1, result.err
+        assert message in result.err
 
 
 def test_run_engine_state_as_a_real_process(engine: Engine, db_url: str, tmp_path: Path) -> None:

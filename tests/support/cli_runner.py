@@ -1,10 +1,18 @@
-"""Run the ``prometheus`` CLI in-process, as a cron job or an operator would call it."""
+"""Run the ``prometheus`` CLI (or a seed script) in-process, as cron or an operator would.
+
+The CLI configures structlog for the whole process, writing to the ``sys.stderr`` of that
+moment: under ``capsys``, a stream that is closed when the test ends. Each call here puts
+structlog's defaults back afterwards, or a later test's engine logging would write to a
+closed file (and fail its phase).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
+import structlog
 
 from prometheus.cli.app import run
 
@@ -20,8 +28,18 @@ class Result:
         return self.err.strip().splitlines()
 
 
-def invoke(capsys: pytest.CaptureFixture[str], db_url: str, *args: str) -> Result:
+def invoke_main(
+    capsys: pytest.CaptureFixture[str], main: Callable[[Sequence[str]], int], args: Sequence[str]
+) -> Result:
     capsys.readouterr()  # drop anything earlier, so the result is this command's alone
-    code = run(["--database-url", db_url, *args])
+    try:
+        code = main(list(args))
+    finally:
+        structlog.reset_defaults()
     out, err = capsys.readouterr()
     return Result(code, out, err)
+
+
+def invoke(capsys: pytest.CaptureFixture[str], db_url: str, *args: str) -> Result:
+    """``prometheus --database-url DB_URL ARGS...``"""
+    return invoke_main(capsys, run, ["--database-url", db_url, *args])
