@@ -85,8 +85,8 @@ def _summary(console: Console, result: DemoResult, *, keep: bool) -> None:
         for line in result.book:
             book.add_row(line.symbol, line.instrument_id, f"{line.weight:.2%}")
         console.print(book)
-    if keep:
-        console.print(
+    if keep:  # plain print: a command to copy must never be wrapped
+        print(
             "The demo database is kept. Point the CLI at it with:\n"
             f"  export PROMETHEUS_DATABASE_URL='{redact_urls(result.database_url)}'\n"
             "  prometheus runs list"
