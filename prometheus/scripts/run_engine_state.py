@@ -19,7 +19,7 @@ from typing import NoReturn
 from prometheus.cli.app import run
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Bad flags: one clear line and exit 2, like the ``prometheus`` command."""
 
     def error(self, message: str) -> NoReturn:
@@ -29,7 +29,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def commands(argv: Sequence[str] | None = None) -> list[list[str]]:
     """The ``prometheus`` command lines that these seed flags stand for."""
-    parser = _OneLineParser(prog="run_engine_state", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="run_engine_state", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url")
     parser.add_argument("--as-of", metavar="YYYY-MM-DD")
     parser.add_argument("--region")

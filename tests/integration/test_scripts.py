@@ -190,3 +190,18 @@ def test_run_engine_state_as_a_real_process(engine: Engine, db_url: str, tmp_pat
     assert bad.stderr.strip().splitlines() == [
         "run_engine_state: error: --advance-all takes no other run flags"
     ]
+
+
+def test_show_engine_runs_takes_the_url_in_any_position_and_form(
+    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manage(capsys, db_url, *TARGET, "--ensure")
+    for args in (
+        [f"--database-url={db_url}"],
+        ["--region", "US", "--database-url", db_url],
+        ["--phase", "waiting_for_data", f"--database-url={db_url}"],
+    ):
+        result = invoke_main(capsys, show_engine_runs.main, args)
+        assert result.code == 0, (args, result.err)
+        rows = list(csv.DictReader(io.StringIO(result.out)))
+        assert [(r["region"], r["phase"]) for r in rows] == [("US", "WAITING_FOR_DATA")]
