@@ -21,11 +21,12 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+from prometheus.calendar import TradingCalendar
+from prometheus.checks import CheckPolicy, find_problems
 from prometheus.config import Settings, redact_urls
 from prometheus.db.connect import make_engine
 from prometheus.db.embedded import with_database
 from prometheus.db.migrate import require_upgraded
-from prometheus.db.queries import query
 from prometheus.errors import PrometheusError
 from prometheus.logs import configure_logging, get_logger
 from prometheus.orchestration.dispatcher import Dispatcher
@@ -89,6 +90,7 @@ class Reactor:
                 health=self.health_report,
                 registry=self.metrics.registry,
             )
+        self._calendar = TradingCalendar(settings.region_exchanges)
         self.metrics.watch_database(self._database_figures)
 
     def run(self) -> int:
@@ -154,9 +156,12 @@ class Reactor:
         }
 
     def _database_figures(self) -> Mapping[str, Mapping[str, float]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(query("runs_by_phase")).all()
-        return {"runs": {row.phase: float(row.runs) for row in rows}}
+        """What `prometheus check` sees, as gauges: every reactor reports the same truth."""
+        report = find_problems(self.engine, CheckPolicy(), calendar=self._calendar)
+        return {
+            "runs": {str(phase): float(n) for phase, n in report.runs_by_phase.items()},
+            "check_problems": {str(k): float(n) for k, n in report.problems_by_kind.items()},
+        }
 
     def _dead_parts(self) -> list[str]:
         parts = {

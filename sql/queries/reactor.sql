@@ -21,9 +21,6 @@ INSERT INTO engine_runs (as_of_date, region)
 SELECT :as_of_date, :region FROM context
 ON CONFLICT (as_of_date, region) DO NOTHING;
 
--- name: runs_by_phase
-SELECT phase, count(*) AS runs FROM engine_runs GROUP BY phase;
-
 -- name: database_now
 -- Calendar decisions use the database's clock, like backoff and stuck checks.
 SELECT now();
