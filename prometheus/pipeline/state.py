@@ -127,10 +127,10 @@ def get_or_create_run(db: Database, as_of_date: date, region: str, *, actor: str
     Safe to call from many connections at once: exactly one row results."""
     with _transaction(db) as conn:
         params = {"as_of_date": as_of_date, "region": region, "actor": actor}
-        row = conn.execute(query("insert_run"), params).one_or_none()
-        if row is None:  # it existed, or a concurrent creator committed it first
-            row = conn.execute(query("find_run"), params).one()
-        return Run.from_row(row)
+        conn.execute(query("insert_run"), params)
+        # Read it back in a statement of its own: it may have existed, a concurrent creator
+        # may have committed it first, or the insert's triggers may have moved it on.
+        return Run.from_row(conn.execute(query("find_run"), params).one())
 
 
 def ensure_run(db: Database, as_of_date: date, region: str, *, data_ready: bool, actor: str) -> Run:
@@ -139,7 +139,11 @@ def ensure_run(db: Database, as_of_date: date, region: str, *, data_ready: bool,
     with _transaction(db) as conn:
         run = get_or_create_run(conn, as_of_date, region, actor=actor)
         if data_ready and run.phase is Phase.WAITING_FOR_DATA:
-            run = update_phase(conn, run, Phase.DATA_READY, actor=actor)
+            # Decide under the row lock: another writer (the readiness trigger, a second
+            # cron job) may be making it ready right now, and that is success, not a race.
+            run = Run.from_row(conn.execute(query("lock_run"), {"run_id": run.run_id}).one())
+            if run.phase is Phase.WAITING_FOR_DATA:
+                run = update_phase(conn, run, Phase.DATA_READY, actor=actor)
         return run
 
 

@@ -1,18 +1,24 @@
 -- name: insert_run
 -- Create the run if it is missing; a concurrent creator wins quietly (ON CONFLICT).
+-- No RETURNING: the statement's own triggers may move the new run on (to DATA_READY
+-- when its data is already complete), and RETURNING would show it as inserted.
 WITH context AS (
     SELECT set_config('prometheus.actor', :actor, true)
 )
 INSERT INTO engine_runs (as_of_date, region)
 SELECT :as_of_date, :region FROM context
-ON CONFLICT (as_of_date, region) DO NOTHING
-RETURNING *;
+ON CONFLICT (as_of_date, region) DO NOTHING;
 
 -- name: find_run
 SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region;
 
 -- name: get_run
 SELECT * FROM engine_runs WHERE run_id = :run_id;
+
+-- name: lock_run
+-- Wait for the run's row lock, then read it fresh: for a decision that must not race
+-- another writer of the same run (`ensure --data-ready` against the readiness trigger).
+SELECT * FROM engine_runs WHERE run_id = :run_id FOR UPDATE;
 
 -- name: claim_run
 -- Take the run's row lock for the whole phase transaction. SKIP LOCKED: a run locked by

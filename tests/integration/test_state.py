@@ -165,6 +165,51 @@ def test_ensure_run_is_safe_to_repeat(engine: Engine, settings: Settings) -> Non
     ]
 
 
+def test_a_run_whose_data_is_already_complete_is_created_ready(
+    engine: Engine, raw: psycopg.Connection[Any]
+) -> None:
+    """The database makes such a run DATA_READY within the creating statement; what the
+    API returns is the run as it is, not as it was inserted, and --data-ready agrees."""
+    raw.execute(
+        "INSERT INTO ingestion_batches (dataset, as_of_date, region, status)"
+        " VALUES ('prices', %s, 'US', 'COMPLETE'), ('prices', %s, 'EU', 'COMPLETE')",
+        (DAY, DAY),
+    )
+    raw.execute("INSERT INTO region_datasets VALUES ('US', 'prices'), ('EU', 'prices')")
+    assert scalar(raw, "SELECT count(*) FROM engine_runs") == 0  # no run created for them yet
+
+    assert get_or_create_run(engine, DAY, "US").phase is Phase.DATA_READY
+    ensured = ensure_run(engine, DAY, "EU", data_ready=True, actor="cron")
+    assert ensured.phase is Phase.DATA_READY
+    assert [e.to_phase for e in run_events(engine, ensured.run_id)] == [
+        "WAITING_FOR_DATA",
+        "DATA_READY",
+    ]
+
+
+def test_ensure_data_ready_racing_another_writer_is_not_an_error(
+    engine: Engine, raw: psycopg.Connection[Any]
+) -> None:
+    """`--ensure --data-ready` reads the run WAITING_FOR_DATA while another writer (here
+    playing the readiness trigger) holds it and makes it DATA_READY: the cron job must
+    find the work done, not fail with an illegal transition."""
+    run = get_or_create_run(engine, DAY, "US")
+    with raw.transaction():
+        raw.execute("SELECT 1 FROM engine_runs WHERE run_id = %s FOR UPDATE", (run.run_id,))
+        ensure = Worker(lambda: ensure_run(engine, DAY, "US", data_ready=True, actor="cron"))
+        ensure.start()
+        wait_until(
+            lambda: lock_waiters(raw, "transactionid") + lock_waiters(raw, "tuple") >= 1,
+            timeout=10,
+            what="the ensure to wait on the other writer's row lock",
+        )
+        raw.execute("UPDATE engine_runs SET phase = 'DATA_READY' WHERE run_id = %s", (run.run_id,))
+    ensured: Run = ensure.finish()
+    assert (ensured.run_id, ensured.phase) == (run.run_id, Phase.DATA_READY)
+    events = run_events(engine, run.run_id)
+    assert [(e.to_phase, e.actor) for e in events[1:]] == [("DATA_READY", "db")]
+
+
 def test_list_active_runs_leaves_out_terminal_ones(engine: Engine) -> None:
     for n, phase in enumerate(reversed(list(Phase))):
         run = get_or_create_run(engine, DAY + timedelta(days=n), "US")
