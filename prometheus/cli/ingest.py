@@ -1,15 +1,13 @@
 """``prometheus ingest``: load prices and instruments, and show the batches.
 
-A file is read and validated whole before the database is touched: every problem is
-printed as ``FILE:LINE: message`` on stderr, then one summary line, exit 2, nothing
-written. The batch row written with the prices is what moves a run to DATA_READY.
+A file is validated whole before anything is written: a summary line, then every
+problem as ``FILE:LINE: message`` on stderr, exit 2, nothing written. The batch row
+written with the prices is what moves a run to DATA_READY.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +20,6 @@ from prometheus.cli.render import Format, FormatOption, as_record, render
 from prometheus.errors import InputError
 from prometheus.ingestion import (
     PRICES_DATASET,
-    InvalidCsv,
     dataset_states,
     load_instruments,
     load_prices,
@@ -34,8 +31,6 @@ from prometheus.pipeline.state import find_run
 
 app = typer.Typer(help="Load ingested data; batch rows make runs DATA_READY.", no_args_is_help=True)
 
-#: Enough to fix a file; a file broken on every line is broken in one way, said once.
-MAX_PROBLEMS_SHOWN = 1000
 STATUS_COLUMNS = [
     "as_of_date",
     "region",
@@ -75,13 +70,11 @@ def prices(
     ] = False,
 ) -> None:
     """Load FILE (instrument_id,open,high,low,close,volume) as the prices of one date."""
-    with _problems_listed():
-        rows = read_prices_csv(file)
-        cli = state(ctx)
-        engine = cli.engine()
-        record = load_prices(
-            engine, rows, as_of_date=as_of, region=region, dataset=dataset, partial=partial
-        )
+    rows = read_prices_csv(file)  # a missing or malformed file fails before the database
+    engine = state(ctx).engine()
+    record = load_prices(
+        engine, rows, as_of_date=as_of, region=region, dataset=dataset, partial=partial
+    )
     run = find_run(engine, as_of, region)
     after = f"run {run.run_id} is {run.phase}" if run else "no run yet"
     print(
@@ -94,9 +87,8 @@ def prices(
 @app.command()
 def instruments(ctx: typer.Context, file: CsvFile, region: Region) -> None:
     """Load FILE (instrument_id,symbol) into the region's instrument master (upsert)."""
-    with _problems_listed():
-        rows = read_instruments_csv(file)
-        count = load_instruments(state(ctx).engine(), rows, region=region)
+    rows = read_instruments_csv(file)
+    count = load_instruments(state(ctx).engine(), rows, region=region)
     print(f"{region}: {count} instrument(s) loaded", file=sys.stderr)
 
 
@@ -115,17 +107,3 @@ def status(
     """Batches, newest date first; a required dataset with no batch yet shows MISSING."""
     states = dataset_states(state(ctx).engine(), as_of_date=as_of, region=region, limit=limit)
     render([as_record(s) for s in states], STATUS_COLUMNS, fmt, title="ingestion batches")
-
-
-@contextmanager
-def _problems_listed() -> Iterator[None]:
-    """Print each CSV problem as FILE:LINE: message; the summary is the error line."""
-    try:
-        yield
-    except InvalidCsv as exc:
-        for problem in exc.problems[:MAX_PROBLEMS_SHOWN]:
-            print(f"{exc.source}:{problem.line}: {problem.message}", file=sys.stderr)
-        hidden = len(exc.problems) - MAX_PROBLEMS_SHOWN
-        if hidden > 0:
-            print(f"{exc.source}: ... and {hidden} more problem(s)", file=sys.stderr)
-        raise

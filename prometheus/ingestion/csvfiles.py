@@ -21,6 +21,7 @@ from prometheus.errors import InputError
 PRICES_HEADER = ("instrument_id", "open", "high", "low", "close", "volume")
 INSTRUMENTS_HEADER = ("instrument_id", "symbol")
 MAX_VOLUME = 2**63 - 1  # prices_daily.volume is a bigint
+MAX_PROBLEMS_LISTED = 1000
 
 _DECIMAL = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _UNSIGNED = re.compile(r"^\d+$")
@@ -54,15 +55,20 @@ class Problem:
 class InvalidCsv(InputError):
     """A CSV file failed validation; ``problems`` lists every one, nothing was written.
 
-    The first line of the message is the summary the CLI prints last; the problems
-    follow, one per line, for callers that log the whole message.
+    The message is a summary line, then one ``FILE:LINE: problem`` line each (compiler
+    style, so an editor or grep can jump to it), at most MAX_PROBLEMS_LISTED of them: a
+    file broken on every line is broken in one way, and saying it a million times helps
+    nobody. ``problems`` always has them all.
     """
 
     def __init__(self, source: str, problems: Sequence[Problem]) -> None:
         self.source = source
         self.problems = tuple(sorted(problems, key=lambda p: p.line))
-        summary = f"{source}: {len(self.problems)} problem(s), nothing written"
-        super().__init__("\n".join([summary, *(str(p) for p in self.problems)]))
+        lines = [f"{source}: {len(self.problems)} problem(s), nothing written"]
+        lines += [f"{source}:{p.line}: {p.message}" for p in self.problems[:MAX_PROBLEMS_LISTED]]
+        if len(self.problems) > MAX_PROBLEMS_LISTED:
+            lines.append(f"{source}: ... and {len(self.problems) - MAX_PROBLEMS_LISTED} more")
+        super().__init__("\n".join(lines))
 
 
 @dataclass(frozen=True)

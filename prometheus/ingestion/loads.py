@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Engine
 
-from prometheus.db.queries import load_queries, query
+from prometheus.db.queries import query
 from prometheus.ingestion.batches import BatchRecord, ingestion_batch
 from prometheus.ingestion.csvfiles import (
     CsvRows,
@@ -117,7 +117,8 @@ def _instrument_problems(
 def _copy(conn: Connection, table: str, as_of_date: date, rows: Sequence[PriceRow]) -> None:
     raw = conn.connection.driver_connection
     assert isinstance(raw, psycopg.Connection), "prometheus engines use psycopg 3"
-    statement = sql.SQL(load_queries()["copy_prices"]).format(table=sql.Identifier(table))
+    # The named query's raw text: COPY runs on the psycopg cursor, not through SQLAlchemy.
+    statement = sql.SQL(query("copy_prices").text).format(table=sql.Identifier(table))
     with raw.cursor() as cursor, cursor.copy(statement) as copy:
         for r in rows:
             copy.write_row((r.instrument_id, as_of_date, r.open, r.high, r.low, r.close, r.volume))

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from prometheus.cli.app import run
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import find_run
+from tests.support.cli_runner import invoke
 from tests.support.ingestion_data import PRICES_HEADER, price_rows, snapshot, write_prices
 
 DAY = date(2026, 3, 2)
@@ -28,10 +28,8 @@ class Cli:
         self.capsys = capsys
 
     def __call__(self, *args: str | Path) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        code = run(["--database-url", self.db_url, *(str(a) for a in args)])
-        out, err = self.capsys.readouterr()
-        return code, out, err
+        result = invoke(self.capsys, self.db_url, *(str(a) for a in args))
+        return result.code, result.out, result.err
 
     def ok(self, *args: str | Path) -> tuple[str, str]:
         code, out, err = self(*args)
@@ -106,11 +104,11 @@ def test_a_bad_file_lists_every_problem_then_one_error_line(
 
     assert (code, out) == (2, "")
     assert err.splitlines() == [
+        f"prometheus: error: {bad}: 4 problem(s), nothing written",
         f"{bad}:2: volume '-1' is not a non-negative integer",
         f"{bad}:3: unknown instrument 'ZZZ' (load it with `ingest instruments`)",
         f"{bad}:4: high 1.0 is below low 2.0",
         f"{bad}:5: duplicate instrument 'A' (line 2)",
-        f"prometheus: error: {bad}: 4 problem(s), nothing written",
     ]
     assert snapshot(db_url) == before
 
@@ -199,24 +197,11 @@ def test_bench_ingest_reports_positive_rates(
 ) -> None:
     """A small run of the benchmark (the real one loads 1,000,000 rows): it works end to
     end and says what it measured. Speed itself is not asserted."""
-    code = run(
-        [
-            "--database-url",
-            server_url,
-            "bench",
-            "ingest",
-            "--rows",
-            "20000",
-            "--batch",
-            "5000",
-            "--rounds",
-            "2",
-            "--json",
-        ]
-    )
-    out, err = capsys.readouterr()
-    assert code == 0, err
-    result = json.loads(out)
-    for key in ("rows_per_s_with_triggers", "rows_per_s_without", "overhead_ratio"):
+    args = ("bench", "ingest", "--rows", "20000", "--batch", "5000", "--rounds", "2", "--json")
+    bench = invoke(capsys, server_url, *args)
+    assert bench.code == 0, bench.err
+    result = json.loads(bench.out)
+    keys = ("rows_per_s_with_triggers", "rows_per_s_without", "overhead_ratio")
+    for key in (*keys, "overhead_ratio_median_round"):
         assert isinstance(result[key], float) and result[key] > 0, (key, result)
     assert (result["rows"], result["batches"], result["runs_made_ready"]) == (20000, 4, 4)
