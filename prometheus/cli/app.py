@@ -23,6 +23,7 @@ from prometheus.cli import ops as ops_commands
 from prometheus.cli import runs as runs_commands
 from prometheus.cli.context import CliState
 from prometheus.cli.demo import demo
+from prometheus.cli.params import log_level_param
 from prometheus.cli.reactor import reactor
 from prometheus.config import Settings, redact_urls
 from prometheus.errors import PrometheusError, first_line
@@ -56,7 +57,9 @@ def root(
             show_default=False,
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="Log level for stderr.")] = "INFO",
+    log_level: Annotated[
+        str, typer.Option(parser=log_level_param, help="Log level for stderr.")
+    ] = "INFO",
 ) -> None:
     configure_logging(log_level)
     settings = Settings.from_process_env(database_url=database_url)

@@ -16,6 +16,7 @@ from prometheus.pipeline.phases import Phase, parse_phase
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _REGION = re.compile(r"^[A-Z][A-Z0-9_]{0,15}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def date_param(text: str) -> date:
@@ -46,3 +47,12 @@ def duration_param(text: str) -> timedelta:
         return parse_duration(text)
     except InputError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def log_level_param(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(
+            f"invalid log level {text!r}: expected one of {', '.join(LOG_LEVELS)}"
+        )
+    return level

@@ -84,6 +84,8 @@ def test_a_bad_region_and_an_unknown_option_exit_2(
     assert_one_line_error(result, 2, "invalid region")
     assert_one_line_error(invoke(capsys, db_url, "runs", "list", "--bogus"), 2, "--bogus")
     assert_one_line_error(invoke(capsys, db_url, "runs", "list", "--format", "xml"), 2, "xml")
+    result = invoke(capsys, db_url, "--log-level", "loud", "runs", "list")
+    assert_one_line_error(result, 2, "invalid log level 'loud'")
 
 
 def test_a_transition_refused_by_the_database_exits_2(
