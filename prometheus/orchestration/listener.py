@@ -5,12 +5,15 @@ a notification. Every (re)connect goes: connect, LISTEN, check ``pg_listening_ch
 *then* ask for a sweep, then consume: whatever was notified while nobody listened is
 found by that sweep. Losing the connection schedules a reconnect with capped, jittered
 exponential backoff; a silence longer than the ping interval is probed with ``SELECT 1``
-so a half-open link is found by the listener, not by the next phase.
+so a half-open link is found by the listener, not by the next phase. The probe has a
+deadline of its own: TCP's timeouts never fire when the far end still acknowledges
+(a hung proxy or middlebox, a stopped server), and a plain execute would wait forever.
 """
 
 from __future__ import annotations
 
 import random
+import selectors
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +22,7 @@ from typing import Any
 
 import psycopg
 import structlog
-from psycopg import sql
+from psycopg import pq, sql
 
 from prometheus.db.connect import connect_listener
 from prometheus.errors import first_line
@@ -38,6 +41,7 @@ log = get_logger(__name__)
 
 POLL_SECONDS = 0.5  # how often the loop looks at the stop flag while idle
 PING_AFTER_SECONDS = 5.0
+PING_TIMEOUT_SECONDS = 10.0  # a SELECT 1 on an idle backend answers in well under 1 ms
 
 
 @dataclass
@@ -128,7 +132,8 @@ class Listener:
                 if self._stop.is_set():
                     return
             if time.monotonic() - quiet_since > PING_AFTER_SECONDS:
-                conn.execute("SELECT 1")
+                for channel, payload in _ping(conn, PING_TIMEOUT_SECONDS):
+                    self._handle(channel, payload)
                 quiet_since = time.monotonic()
 
     def _handle(self, channel: str, payload: str) -> None:
@@ -148,3 +153,30 @@ class Listener:
             # later phase change notifies again (or is made by a reactor that keeps
             # stepping the run itself), so skipping it loses nothing.
             self._dispatcher.wake(notified_at=received)
+
+
+def _ping(conn: psycopg.Connection[Any], timeout: float) -> list[tuple[str, str]]:
+    """``SELECT 1``, waiting at most ``timeout`` for the answer (OperationalError if none
+    comes); return the notifications that arrived meanwhile, as (channel, payload)."""
+    pgconn = conn.pgconn
+    pgconn.send_query(b"SELECT 1")
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(pgconn.socket, selectors.EVENT_READ)
+        pgconn.consume_input()
+        while pgconn.is_busy():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise psycopg.OperationalError(f"no answer to a ping within {timeout:g}s")
+            selector.select(remaining)
+            pgconn.consume_input()
+    while (result := pgconn.get_result()) is not None:
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            message = (result.error_message or b"").decode(errors="replace").strip()
+            raise psycopg.OperationalError(f"ping failed: {message}")
+    # consume_input moved them into libpq's queue, where conn.notifies() would not look
+    # until more data arrives: hand them over now.
+    encoding = conn.info.encoding
+    return [
+        (n.relname.decode(encoding), n.extra.decode(encoding)) for n in iter(pgconn.notifies, None)
+    ]
