@@ -48,6 +48,10 @@ def set_phase(
         raise InputError("set-phase bypasses the state machine: pass --force to confirm")
     with db.begin() as conn:
         run = _require(find_run(conn, as_of_date, region), as_of_date, region)
+        if run.phase is phase:
+            # Not a phase change, so the database would record nothing: an override that
+            # leaves no audit row must not report success.
+            raise InputError(f"run {run.run_id} is already {phase}: nothing to change")
         detail = {"override": "set-phase", "reason": _reason(reason)}
         return update_phase(conn, run, phase, actor=actor, detail=detail, force=True)
 

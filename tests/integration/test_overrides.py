@@ -169,6 +169,17 @@ def test_set_phase_without_force_exits_2_and_changes_nothing(
     assert current(engine, "US") == before
 
 
+def test_set_phase_to_the_phase_it_is_in_exits_2_and_changes_nothing(
+    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a transition, so nothing would be audited: refused rather than a silent success."""
+    run_in(engine, Phase.DATA_READY, region="US")
+    before = current(engine, "US")
+    args = [*target("US"), "--phase", "DATA_READY", "--force", "--reason", "reset"]
+    assert_refused(invoke(capsys, db_url, "runs", "set-phase", *args), "already DATA_READY")
+    assert current(engine, "US") == before
+
+
 def test_overrides_need_a_real_reason(
     engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
