@@ -53,6 +53,7 @@ class Reactor:
         self.reactor_id = new_reactor_id()
         self.metrics = ReactorMetrics()
         self._stop = threading.Event()
+        self._signal_received: str | None = None
         self.engine = make_engine(
             settings.database_url,
             application_name=f"prometheus-reactor:{self.reactor_id}"[:63],
@@ -111,6 +112,9 @@ class Reactor:
         )
         code = 0
         while not self._stop.wait(WATCH_SECONDS):
+            if self._signal_received is not None:
+                log.info("reactor.signal_received", signal=self._signal_received)
+                break
             dead = self._dead_parts()
             if dead:
                 log.error("reactor.side_task_died", parts=dead)
@@ -176,8 +180,11 @@ class Reactor:
             return  # in-process reactors (tests, demo, bench) are stopped by request_stop
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
-            log.info("reactor.signal_received", signal=signal.Signals(signum).name)
-            self.request_stop()
+            # Only note it: the main loop acts on it within WATCH_SECONDS. The handler runs
+            # in the main thread between two bytecodes, maybe while that thread holds the
+            # lock of self._stop (inside its wait()) or the logger's, so setting the Event
+            # or logging from here could deadlock the very stop it asks for.
+            self._signal_received = signal.Signals(signum).name
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
