@@ -95,7 +95,10 @@ class Watchdog:
                 entry = heapq.heappop(self._heap)
                 if not entry.active:
                     self._retired -= 1
-            if entry.active:
+                    continue
+                # Still under the lock, which _retire needs: the phase cannot leave its
+                # guard, and its connection go back to the pool and on to other work,
+                # between this check and the cancel (which would then hit that work).
                 entry.deadline.expired = True
                 self._expire(entry)
 

@@ -97,3 +97,29 @@ def test_deadline_check_is_quiet_before_the_time() -> None:
     deadline.expired = True
     with pytest.raises(PhaseTimeout):
         deadline.check()
+
+
+def test_a_phase_cannot_leave_its_guard_while_its_expiry_runs() -> None:
+    """Otherwise the cancel could land on whatever the connection does next."""
+    watchdog = Watchdog()
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow_cancel() -> None:
+        started.set()
+        release.wait(5)
+        order.append("cancel sent")
+
+    def releaser() -> None:
+        started.wait(5)
+        time.sleep(0.2)  # drives the scenario; no assertion depends on how long this is
+        order.append("releasing")
+        release.set()
+
+    helper = threading.Thread(target=releaser)
+    helper.start()
+    with watchdog.guard(0.01, slow_cancel):
+        wait_until(started.is_set, timeout=5, what="the expiry to start")
+    order.append("guard left")
+    helper.join(5)
+    assert order == ["releasing", "cancel sent", "guard left"]
