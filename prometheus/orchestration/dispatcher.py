@@ -98,6 +98,8 @@ class Dispatcher:
                 self._busy += 1
             try:
                 self._drain(notified_at)
+            except Exception as exc:  # the outermost loop: one bad run must not kill a worker
+                log.error("dispatch.crashed", error=first_line(exc), error_type=type(exc).__name__)
             finally:
                 with self._cond:
                     self._busy -= 1

@@ -34,6 +34,7 @@ from prometheus.orchestration.health import HealthServer
 from prometheus.orchestration.listener import Listener
 from prometheus.orchestration.metrics import ReactorMetrics
 from prometheus.orchestration.sweeper import Sweeper
+from prometheus.pipeline.registry import phase_tasks
 
 log = get_logger(__name__)
 
@@ -97,6 +98,9 @@ class Reactor:
     def run(self) -> int:
         """Serve until asked to stop; 0 after a clean stop, 1 if a part of it died."""
         require_upgraded(self.engine)
+        phase_tasks(
+            self.settings.phase_tasks
+        )  # a bad PROMETHEUS_PHASE_TASKS fails here, not in a phase
         self._install_signal_handlers()
         self.dispatcher.start()
         self.sweeper.start()

@@ -19,10 +19,10 @@ import structlog
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from prometheus.calendar import TradingCalendar, UnknownRegion
+from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings
 from prometheus.db.queries import query
-from prometheus.errors import first_line
+from prometheus.errors import InputError, first_line
 from prometheus.logs import get_logger
 from prometheus.orchestration.dispatcher import Dispatcher
 from prometheus.orchestration.metrics import ReactorMetrics
@@ -113,8 +113,8 @@ class Sweeper:
             for region in regions:
                 try:
                     sessions = self._calendar.closed_sessions(region, now, CALENDAR_LOOKBACK)
-                except UnknownRegion:
-                    continue  # a region with no exchange mapped has no calendar runs
+                except InputError:
+                    continue  # no (or a mistyped) exchange for the region: no calendar runs
                 for session in sessions:
                     conn.execute(
                         query("ensure_calendar_run"),
