@@ -217,9 +217,14 @@ def dataset_states(
         return [DatasetState(**r._mapping) for r in conn.execute(query("dataset_states"), params)]
 
 
-def regressed_batches(engine: Engine) -> list[RegressedBatch]:
+def regressed_batches(db: Engine | Connection) -> list[RegressedBatch]:
     """What ``prometheus check`` reports: a run computed on data that is no longer
-    complete. A batch drops off this list once it is COMPLETE again."""
-    with engine.connect() as conn:
-        rows = conn.execute(query("regressed_batches"))
-        return [RegressedBatch(**{**r._mapping, "status": BatchStatus(r.status)}) for r in rows]
+    complete. A batch drops off this list once it is COMPLETE again. Give a Connection
+    to read inside the caller's transaction (one snapshot for a whole check)."""
+    if isinstance(db, Engine):
+        with db.connect() as conn:
+            return regressed_batches(conn)
+    return [
+        RegressedBatch(**{**r._mapping, "status": BatchStatus(r.status)})
+        for r in db.execute(query("regressed_batches"))
+    ]

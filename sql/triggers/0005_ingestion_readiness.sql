@@ -164,7 +164,9 @@ CREATE TRIGGER region_datasets_deleted
 -- same run waits for this (uncommitted) insert: taking the lock here would deadlock.
 -- None is needed either: if a concurrent batch is what completes the data, that job's
 -- INSERT ... ON CONFLICT waits for this run to commit and then moves it itself. And a
--- bulk insert of thousands of runs must not take thousands of locks.
+-- bulk insert of thousands of runs must not take thousands of locks. The one race left
+-- is a requirement dropped at the same instant (neither side sees the other): that run
+-- waits for its next batch or `runs ensure --data-ready`, and `check` shows it waiting.
 CREATE FUNCTION engine_runs_created() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
