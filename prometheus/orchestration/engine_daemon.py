@@ -97,10 +97,12 @@ class Reactor:
 
     def run(self) -> int:
         """Serve until asked to stop; 0 after a clean stop, 1 if a part of it died."""
-        require_upgraded(self.engine)
-        phase_tasks(
-            self.settings.phase_tasks
-        )  # a bad PROMETHEUS_PHASE_TASKS fails here, not in a phase
+        try:
+            require_upgraded(self.engine)
+            phase_tasks(self.settings.phase_tasks)  # a bad plug-in fails here, not in a phase
+        except BaseException:
+            self._close_unstarted()
+            raise
         self._install_signal_handlers()
         self.dispatcher.start()
         self.sweeper.start()
@@ -125,6 +127,13 @@ class Reactor:
                 code = 1
                 break
         return max(code, self.shutdown())
+
+    def _close_unstarted(self) -> None:
+        """Release what the constructor took (the health socket, the pool) when run() fails
+        before anything started."""
+        if self.health is not None:
+            self.health.stop()
+        self.engine.dispose()
 
     def request_stop(self) -> None:
         self._stop.set()

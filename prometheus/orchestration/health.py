@@ -33,7 +33,8 @@ class HealthServer:
         self.thread.start()
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for serve_forever, which may never have run
+            self._server.shutdown()
         self._server.server_close()
 
 

@@ -153,11 +153,7 @@ def _serve(running: RunningReactor) -> None:
     try:
         running.exit_code = reactor.run()
     except BaseException as exc:  # reported by stop(), in the test's thread
-        running.error = exc
-        # run() failed before its shutdown could: free what __init__ opened
-        if reactor.health is not None:
-            reactor.health._server.server_close()
-        reactor.engine.dispose()
+        running.error = exc  # run() released what __init__ opened before it raised
 
 
 @contextmanager
