@@ -22,6 +22,7 @@ from prometheus.config import libpq_url
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import ensure_run, find_run, get_or_create_run, update_phase
 from tests.support.cli_runner import Result, invoke
+from tests.support.lock_waits import lock_waiters
 from tests.support.waiting import wait_until
 
 DAY = date(2026, 11, 24)
@@ -108,13 +109,7 @@ def test_a_transition_refused_by_the_database_exits_2(
             )
             cancel.start()
             wait_until(
-                lambda: (
-                    other.execute(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid'"
-                        " AND NOT granted"
-                    ).fetchone()
-                    == (1,)
-                ),
+                lambda: lock_waiters(other) == 1,
                 timeout=10,
                 what="the cancel to wait on the other writer's row lock",
             )

@@ -23,6 +23,7 @@ from prometheus.db.migrate import (
 from prometheus.db.queries import SQL_ROOT
 from prometheus.errors import MigrationError, NotUpgraded
 from tests.support.cli_runner import invoke
+from tests.support.lock_waits import lock_waiters
 from tests.support.waiting import wait_until
 
 ALL_FILES = [m.name for m in discover()]
@@ -152,12 +153,7 @@ def test_two_concurrent_upgrades_both_succeed_and_apply_each_file_once(
         for t in threads:
             t.start()
         wait_until(
-            lambda: (
-                holder.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-                ).fetchone()
-                == (2,)
-            ),
+            lambda: lock_waiters(holder, "advisory") == 2,
             timeout=10,
             what="both upgraders waiting on the migration lock",
         )

@@ -33,6 +33,7 @@ from prometheus.pipeline.state import (
     update_phase,
 )
 from tests.support import task_modules
+from tests.support.lock_waits import lock_waiters
 from tests.support.task_modules import BLOCKING_LOCK, PLUGIN_INSTRUMENTS
 from tests.support.waiting import wait_until
 
@@ -103,12 +104,6 @@ def score_ids(raw: psycopg.Connection[Any], run_id: int) -> list[str]:
         "SELECT instrument_id FROM signal_scores WHERE run_id = %s ORDER BY 1", (run_id,)
     )
     return [r[0] for r in rows]
-
-
-def lock_waiters(raw: psycopg.Connection[Any], locktype: str) -> int:
-    return int(
-        scalar(raw, "SELECT count(*) FROM pg_locks WHERE locktype = %s AND NOT granted", locktype)
-    )
 
 
 # --- creation ------------------------------------------------------------------------------
@@ -199,7 +194,7 @@ def test_ensure_data_ready_racing_another_writer_is_not_an_error(
         ensure = Worker(lambda: ensure_run(engine, DAY, "US", data_ready=True, actor="cron"))
         ensure.start()
         wait_until(
-            lambda: lock_waiters(raw, "transactionid") + lock_waiters(raw, "tuple") >= 1,
+            lambda: lock_waiters(raw) >= 1,
             timeout=10,
             what="the ensure to wait on the other writer's row lock",
         )
@@ -450,8 +445,8 @@ def test_a_phase_past_its_timeout_is_cancelled_as_a_failed_attempt(
     assert (
         scalar(
             raw,
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE state = 'active' AND query LIKE '%%pg_sleep(30)%%' AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND query LIKE '%%pg_sleep(30)%%' AND pid <> pg_backend_pid()",
         )
         == 0
     )
