@@ -30,12 +30,13 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: claim_next_run
 -- The oldest due run nobody holds: how workers share work without ever colliding.
--- Served by engine_runs_due_idx in order, skipping rows other workers have locked.
+-- Served by engine_runs_due_idx in order, skipping rows other workers have locked;
+-- earlier phases first, so runs in the middle of being stepped are left to their worker.
 SELECT r.*, true AS due
 FROM engine_runs r
 WHERE r.phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(r.next_attempt_at, '-infinity'::timestamptz) <= now()
-ORDER BY coalesce(r.next_attempt_at, '-infinity'::timestamptz), r.run_id
+ORDER BY coalesce(r.next_attempt_at, '-infinity'::timestamptz), r.phase, r.run_id
 LIMIT 1
 FOR UPDATE SKIP LOCKED;
 
@@ -89,7 +90,7 @@ ORDER BY as_of_date, region;
 SELECT run_id FROM engine_runs
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(next_attempt_at, '-infinity'::timestamptz) <= now()
-ORDER BY coalesce(next_attempt_at, '-infinity'::timestamptz), run_id
+ORDER BY coalesce(next_attempt_at, '-infinity'::timestamptz), phase, run_id
 LIMIT :limit;
 
 -- name: next_retry_in

@@ -1,0 +1,204 @@
+"""One step of one run: claim it, run its phase task, change its phase, in one transaction.
+
+Single execution: the claim is the run's row lock (``FOR UPDATE SKIP LOCKED``), held for
+the whole phase transaction, so two processes never run one run's phase at once, and the
+task's writes commit together with the phase change, so a phase is never applied twice
+and a crash leaves neither. A killed process's lock dies with its session.
+
+The claim, the savepoint and the phase change go to the driver directly
+(``prometheus.db.driver``): this is the reactor's hot path. The task gets the SQLAlchemy
+connection, in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from psycopg.rows import dict_row
+from sqlalchemy import Connection, Engine, TextClause
+from sqlalchemy.exc import DBAPIError
+
+from prometheus.config import Settings
+from prometheus.db.driver import driver_connection, driver_sql
+from prometheus.db.queries import query
+from prometheus.db.sqlstate import mapped_errors
+from prometheus.errors import IllegalTransition
+from prometheus.logs import get_logger
+from prometheus.pipeline.context import TaskContext
+from prometheus.pipeline.deadlines import WATCHDOG
+from prometheus.pipeline.phases import NEXT, TERMINAL, Phase, retry_delay
+from prometheus.pipeline.registry import phase_tasks
+from prometheus.pipeline.runs import Outcome, Run, Step
+
+log = get_logger(__name__)
+
+MAX_ERROR_CHARS = 2000
+SAVEPOINT = b"SAVEPOINT phase_task"
+RELEASE = b"RELEASE SAVEPOINT phase_task"
+ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT phase_task"
+
+
+def write_phase(
+    conn: Connection,
+    run: Run,
+    phase: Phase,
+    *,
+    actor: str,
+    detail: Mapping[str, Any],
+    force: bool,
+    notify: bool,
+) -> Run:
+    """The phase change itself, in the caller's transaction; the database's guard
+    trigger validates it and its audit trigger records who asked and why."""
+    params = {
+        "run_id": run.run_id,
+        "from_phase": run.phase,
+        "to_phase": phase,
+        "actor": actor,
+        "detail": json.dumps(dict(detail), default=str),
+        "force": "on" if force else "off",
+        "notify": "on" if notify else "off",
+    }
+    with (
+        mapped_errors(),
+        driver_connection(conn) as driver,
+        driver.cursor(row_factory=dict_row) as cursor,
+    ):
+        row = cursor.execute(driver_sql(query("update_phase")), params).fetchone()
+    if row is None:
+        raise IllegalTransition(
+            f"run {run.run_id} is no longer in {run.phase}; it changed meanwhile, nothing written"
+        )
+    return Run.from_mapping(row)
+
+
+def claim_and_step(
+    db: Engine,
+    claim: TextClause,
+    params: Mapping[str, Any],
+    *,
+    settings: Settings,
+    actor: str,
+    notify: bool,
+) -> Step | None:
+    """Claim a run with ``claim`` and take it one step; None if the claim found none."""
+    with db.connect() as conn, conn.begin():
+        with driver_connection(conn) as driver, driver.cursor(row_factory=dict_row) as cursor:
+            row = cursor.execute(driver_sql(claim), params).fetchone()
+        if row is None:
+            return None
+        claimed = Run.from_mapping(row)
+        if claimed.phase in TERMINAL:
+            return Step(Outcome.TERMINAL, claimed)
+        if claimed.phase is Phase.WAITING_FOR_DATA:
+            return Step(Outcome.WAITING, claimed)
+        if not row["due"]:
+            return Step(Outcome.BACKING_OFF, claimed)
+        with structlog.contextvars.bound_contextvars(
+            run_id=claimed.run_id,
+            as_of_date=claimed.as_of_date.isoformat(),
+            region=claimed.region,
+            phase=str(claimed.phase),
+        ):
+            return _run_phase(conn, claimed, settings=settings, actor=actor, notify=notify)
+
+
+def _run_phase(conn: Connection, run: Run, *, settings: Settings, actor: str, notify: bool) -> Step:
+    task = phase_tasks(settings.phase_tasks)[run.phase]
+    attempt = run.attempts + 1
+    ctx = TaskContext(
+        run_id=run.run_id,
+        as_of_date=run.as_of_date,
+        region=run.region,
+        phase=str(run.phase),
+        attempt=attempt,
+        conn=conn,
+        log=log,
+    )
+    started = time.monotonic()
+    log.debug("phase.started", attempt=attempt)
+    with driver_connection(conn) as driver:
+        # The savepoint lets a failure roll back the task's writes while this transaction
+        # keeps the row lock to record the failed attempt: no other process can slip in
+        # between and retry before the backoff is written.
+        driver.execute(SAVEPOINT)
+        try:
+            with WATCHDOG.guard(settings.phase_timeout.total_seconds(), driver.cancel_safe) as dl:
+                try:
+                    task(ctx)
+                finally:
+                    dl.check()
+        except Exception as exc:
+            driver.execute(ROLLBACK_TO)
+            return _record_failure(conn, run, exc, settings=settings, actor=actor)
+        driver.execute(RELEASE)
+    duration_s = round(time.monotonic() - started, 6)
+    after = write_phase(
+        conn,
+        run,
+        NEXT[run.phase],
+        actor=actor,
+        detail={"duration_s": duration_s, "attempt": attempt},
+        force=False,
+        notify=notify,
+    )
+    log.info("phase.completed", duration_s=duration_s, to_phase=str(after.phase))
+    return Step(Outcome.ADVANCED, after, phase=run.phase)
+
+
+def _record_failure(
+    conn: Connection, run: Run, exc: Exception, *, settings: Settings, actor: str
+) -> Step:
+    attempts = run.attempts + 1
+    error = _describe(exc)
+    last = attempts >= settings.max_attempts
+    retry_in = retry_delay(attempts, settings.retry_base)
+    detail: dict[str, Any] = {"error": error, "attempt": attempts, "where": _where(exc)}
+    if not last:
+        detail["retry_in_s"] = retry_in.total_seconds()
+    conn.execute(
+        query("record_failed_attempt"),
+        {
+            "run_id": run.run_id,
+            "attempts": attempts,
+            "error": error,
+            "retry_in_s": 0.0 if last else retry_in.total_seconds(),
+            "actor": actor,
+            "detail": json.dumps(detail),
+        },
+    )
+    if not last:
+        log.warning("phase.failed", attempt=attempts, error=error, retry_in_s=detail["retry_in_s"])
+        after = Run.from_row(conn.execute(query("get_run"), {"run_id": run.run_id}).one())
+        return Step(Outcome.RETRY_SCHEDULED, after, error, run.phase)
+    failed = write_phase(
+        conn,
+        run,
+        Phase.FAILED,
+        actor=actor,
+        detail={"error": error, "attempts": attempts},
+        force=False,
+        notify=True,
+    )
+    log.error("run.failed", attempt=attempts, error=error)
+    return Step(Outcome.FAILED, failed, error, run.phase)
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for last_error: the driver's own error rather than SQLAlchemy's wrapper,
+    which would repeat the whole statement and its parameters."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text[:MAX_ERROR_CHARS]
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame, so an operator knows where to look without a traceback."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
