@@ -7,9 +7,10 @@ takes the mapping), so tests build settings without monkeypatching.
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ SHUTDOWN_TIMEOUT_SECONDS_DEFAULT = 30.0
 HEARTBEAT_INTERVAL_SECONDS_DEFAULT = 10.0
 
 N = TypeVar("N", int, float)
+MAX_NUMBER = 1e8  # seconds: three years; anything larger is a typo, and overflows timedelta
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,7 @@ class Settings:
 
     def redact(self, text: str) -> str:
         """Remove the DSN's password from text bound for a log line or an error message."""
-        if self.database_url is None:
-            return redact_urls(text)
-        password = _parse_url(self.database_url).password
-        if password:
-            text = text.replace(str(password), "***")
-        return redact_urls(text)
+        return redact(text, [self.database_url])
 
     @property
     def embedded_home(self) -> Path:
@@ -139,11 +136,43 @@ def subprocess_environment(**overrides: str) -> dict[str, str]:
 
 
 _URL_PASSWORD = re.compile(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]+@")
+_PARAM_PASSWORD = re.compile(r"(\bpassword=)[^&\s'\"]+", re.IGNORECASE)
 
 
 def redact_urls(text: str) -> str:
-    """Mask the password of any URL in text: the last guard before stderr or a log line."""
-    return _URL_PASSWORD.sub(r"\1***@", text)
+    """Mask the password of any URL (or ``password=`` parameter) in text: the last guard
+    before stderr or a log line."""
+    return _PARAM_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+
+
+def redact(text: str, urls: Iterable[str | None]) -> str:
+    """``redact_urls``, and also the passwords of ``urls`` wherever they appear in text."""
+    for url in urls:
+        password = _password(url) if url else None
+        if password:
+            text = text.replace(password, "***")
+    return redact_urls(text)
+
+
+def known_database_urls(argv: Sequence[str]) -> list[str]:
+    """The database URLs this process was given (environment and ``--database-url``),
+    so an error message can be scrubbed even before Settings exist."""
+    urls = [os.environ.get("PROMETHEUS_DATABASE_URL", "")]
+    for index, arg in enumerate(argv):
+        if arg == "--database-url" and index + 1 < len(argv):
+            urls.append(argv[index + 1])
+        elif arg.startswith("--database-url="):
+            urls.append(arg.split("=", 1)[1])
+    return [u for u in urls if u]
+
+
+def _password(url: str) -> str | None:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    password = parsed.password or parsed.query.get("password")
+    return str(password) if isinstance(password, str) and password else None
 
 
 def sqlalchemy_url(database_url: str) -> URL:
@@ -162,6 +191,8 @@ def _parse_url(raw: str) -> URL:
         url = make_url(raw)
     except ArgumentError:
         raise InputError("PROMETHEUS_DATABASE_URL is not a valid database URL") from None
+    if url.drivername == "postgres":  # libpq's alias, common in hosted databases' URLs
+        url = url.set(drivername="postgresql")
     if url.get_backend_name() != "postgresql":
         raise InputError("PROMETHEUS_DATABASE_URL must name a PostgreSQL database")
     return url
@@ -169,9 +200,12 @@ def _parse_url(raw: str) -> URL:
 
 def _number(raw: str, name: str, kind: Callable[[str], N]) -> N:
     try:
-        return kind(raw)
+        value = kind(raw)
     except ValueError:
         raise InputError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or abs(value) > MAX_NUMBER:
+        raise InputError(f"{name} must be a finite number below {MAX_NUMBER:g}, got {raw!r}")
+    return value
 
 
 def _region_map(raw: str) -> Mapping[str, str]:

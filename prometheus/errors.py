@@ -23,6 +23,10 @@ class RunNotFound(InputError):
     """No run exists for that date and region."""
 
 
+class RunBusy(PrometheusError):
+    """Another process holds the run (a phase is running); an override does not queue."""
+
+
 class NotUpgraded(PrometheusError):
     """The database schema is missing or behind: run `prometheus db upgrade`."""
 

@@ -25,7 +25,7 @@ from prometheus.cli.context import CliState
 from prometheus.cli.demo import demo
 from prometheus.cli.params import log_level_param
 from prometheus.cli.reactor import reactor
-from prometheus.config import Settings, redact_urls
+from prometheus.config import Settings, known_database_urls, redact
 from prometheus.errors import PrometheusError, first_line
 from prometheus.logs import configure_logging
 
@@ -69,29 +69,26 @@ def root(
 
 def run(argv: Sequence[str] | None = None, *, prog_name: str = "prometheus") -> int:
     """Run the CLI and return its exit code; every error becomes one line on stderr."""
+    args = list(sys.argv[1:] if argv is None else argv)
     command = typer.main.get_command(app)
     try:
         # Outside standalone mode, click *returns* the code of a `typer.Exit(n)` raised by
         # a command (it does not raise it): dropping the result would turn exit 1 into 0.
-        result = command.main(
-            args=list(argv) if argv is not None else None,
-            prog_name=prog_name,
-            standalone_mode=False,
-        )
+        result = command.main(args=args, prog_name=prog_name, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
     except typer.TyperException as exc:  # usage errors and bad parameters: exit 2
         if type(exc).__name__ == "NoArgsIsHelpError":  # help is already shown (typer's test)
             return exc.exit_code
-        return _fail(exc.format_message(), exc.exit_code)
+        return _fail(exc.format_message(), exc.exit_code, args)
     except typer.Abort:
-        return _fail("aborted", 130)
+        return _fail("aborted", 130, args)
     except PrometheusError as exc:
-        return _fail(str(exc), exc.exit_code)
+        return _fail(str(exc), exc.exit_code, args)
     except (SQLAlchemyError, psycopg.Error) as exc:
-        return _fail(f"database error: {first_line(exc)}", 1)
-    except OSError as exc:
-        return _fail(f"{type(exc).__name__}: {exc}", 1)
+        return _fail(f"database error: {first_line(exc)}", 1, args)
+    except Exception as exc:  # the outermost handler: one line, never a traceback
+        return _fail(f"unexpected {type(exc).__name__}: {first_line(exc)}", 1, args)
     return result if isinstance(result, int) else 0
 
 
@@ -99,10 +96,12 @@ def main() -> NoReturn:
     sys.exit(run())
 
 
-def _fail(message: str, code: int) -> int:
+def _fail(message: str, code: int, args: Sequence[str]) -> int:
     """Our own messages are written to be read as they are (a CSV's problems, one per
-    line); anything else has been cut to its first line by the caller."""
-    print(f"prometheus: error: {redact_urls(message.strip())}", file=sys.stderr)
+    line); anything else has been cut to its first line by the caller. Passwords of the
+    database URLs this process was given are masked wherever they appear."""
+    text = redact(message.strip(), known_database_urls(args))
+    print(f"prometheus: error: {text}", file=sys.stderr)
     return code
 
 

@@ -2,26 +2,28 @@
 
 Who may force what is decided here, not in the CLI: retry only from FAILED and only
 back to the phase the run failed in; cancel only an active run; set-phase anything,
-but only when the operator says ``force``. Every one goes through ``update_phase``, so
-the database's audit trigger records the actor and the reason.
+but only when the operator says ``force``. Each decides on the run as it is, under its
+row lock (a run in the middle of a phase is busy: exit 1, nothing changed), and goes
+through ``update_phase``, so the database's audit trigger records the actor and reason.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from prometheus.db.queries import query
+from prometheus.db.sqlstate import mapped_errors
 from prometheus.errors import InputError, RunNotFound
 from prometheus.pipeline.phases import TERMINAL, Phase
-from prometheus.pipeline.state import Run, find_run, update_phase
+from prometheus.pipeline.state import Run, update_phase
 
 
 def retry(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
     """FAILED back to the phase it failed in, with its attempts reset."""
     with db.begin() as conn:
-        run = _require(find_run(conn, as_of_date, region), as_of_date, region)
+        run = _locked(conn, as_of_date, region)
         if run.phase is not Phase.FAILED:
             raise InputError(f"run {run.run_id} is {run.phase}, not FAILED: nothing to retry")
         failed_in = conn.execute(query("phase_failed_in"), {"run_id": run.run_id}).scalar()
@@ -33,7 +35,7 @@ def retry(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str)
 def cancel(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
     """An active run to FAILED (a legal transition, so no force is needed)."""
     with db.begin() as conn:
-        run = _require(find_run(conn, as_of_date, region), as_of_date, region)
+        run = _locked(conn, as_of_date, region)
         if run.phase in TERMINAL:
             raise InputError(f"run {run.run_id} is already {run.phase}: nothing to cancel")
         detail = {"override": "cancel", "reason": _reason(reason)}
@@ -47,7 +49,7 @@ def set_phase(
     if not force:
         raise InputError("set-phase bypasses the state machine: pass --force to confirm")
     with db.begin() as conn:
-        run = _require(find_run(conn, as_of_date, region), as_of_date, region)
+        run = _locked(conn, as_of_date, region)
         if run.phase is phase:
             # Not a phase change, so the database would record nothing: an override that
             # leaves no audit row must not report success.
@@ -56,10 +58,13 @@ def set_phase(
         return update_phase(conn, run, phase, actor=actor, detail=detail, force=True)
 
 
-def _require(run: Run | None, as_of_date: date, region: str) -> Run:
-    if run is None:
+def _locked(conn: Connection, as_of_date: date, region: str) -> Run:
+    params = {"as_of_date": as_of_date, "region": region}
+    with mapped_errors():
+        row = conn.execute(query("lock_run_for_override"), params).one_or_none()
+    if row is None:
         raise RunNotFound(f"no run for {as_of_date.isoformat()} {region}")
-    return run
+    return Run.from_row(row)
 
 
 def _reason(reason: str) -> str:

@@ -20,6 +20,11 @@ SELECT * FROM engine_runs WHERE run_id = :run_id;
 -- another writer of the same run (`ensure --data-ready` against the readiness trigger).
 SELECT * FROM engine_runs WHERE run_id = :run_id FOR UPDATE;
 
+-- name: lock_run_for_override
+-- An override decides on the run's current state, under its lock; NOWAIT, so it does
+-- not queue behind a running phase: the operator is told the run is busy instead.
+SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region FOR UPDATE NOWAIT;
+
 -- name: claim_run
 -- Take the run's row lock for the whole phase transaction. SKIP LOCKED: a run locked by
 -- another process is that process's work, never waited for and never done twice.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from prometheus.config import Settings
 from prometheus.errors import InputError
@@ -213,3 +213,22 @@ def test_the_api_refuses_the_same_way(engine: Engine) -> None:
     with pytest.raises(InputError, match="--force"):
         overrides.set_phase(engine, DAY, "US", Phase.COMPLETED, actor="a", reason="r", force=False)
     assert len(current(engine, "US")[1]) == 1
+
+
+@pytest.mark.parametrize("command", ["cancel", "retry", "set-phase"])
+def test_an_override_of_a_run_whose_phase_is_running_says_busy_and_changes_nothing(
+    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    region = "BUSY"
+    run = run_in(engine, Phase.SIGNALS_DONE, region)
+    before = current(engine, region)
+    extra = ["--phase", "DATA_READY", "--force"] if command == "set-phase" else []
+    with engine.connect() as holder, holder.begin():  # a phase in progress holds the row
+        holder.execute(
+            text("SELECT 1 FROM engine_runs WHERE run_id = :id FOR UPDATE"), {"id": run.run_id}
+        )
+        result = invoke(capsys, db_url, "runs", command, *target(region), *extra, "--reason", "ops")
+    assert result.code == 1, result
+    assert len(result.err_lines) == 1, result.err
+    assert "being advanced right now" in result.err_lines[0]
+    assert current(engine, region) == before

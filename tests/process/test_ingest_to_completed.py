@@ -9,7 +9,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import structlog
 from sqlalchemy import Engine
 
 from prometheus.cli.app import run
@@ -66,8 +65,5 @@ def test_ingesting_the_last_required_dataset_runs_the_day_to_completed(
 
 
 def _prometheus(db_url: str, *args: str | Path) -> int:
-    """The CLI in this process; structlog is put back after it (cli_runner says why)."""
-    try:
-        return run(["--database-url", db_url, *(str(a) for a in args)])
-    finally:
-        structlog.reset_defaults()
+    """The CLI in this process."""
+    return run(["--database-url", db_url, *(str(a) for a in args)])

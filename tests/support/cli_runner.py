@@ -1,10 +1,4 @@
-"""Run the ``prometheus`` CLI (or a seed script) in-process, as cron or an operator would.
-
-The CLI configures structlog for the whole process, writing to the ``sys.stderr`` of that
-moment: under ``capsys``, a stream that is closed when the test ends. Each call here puts
-structlog's defaults back afterwards, or a later test's engine logging would write to a
-closed file (and fail its phase).
-"""
+"""Run the ``prometheus`` CLI (or a seed script) in-process, as cron or an operator would."""
 
 from __future__ import annotations
 
@@ -12,7 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pytest
-import structlog
 
 from prometheus.cli.app import run
 
@@ -32,10 +25,7 @@ def invoke_main(
     capsys: pytest.CaptureFixture[str], main: Callable[[Sequence[str]], int], args: Sequence[str]
 ) -> Result:
     capsys.readouterr()  # drop anything earlier, so the result is this command's alone
-    try:
-        code = main(list(args))
-    finally:
-        structlog.reset_defaults()
+    code = main(list(args))
     out, err = capsys.readouterr()
     return Result(code, out, err)
 

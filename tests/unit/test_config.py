@@ -13,7 +13,9 @@ from prometheus.config import (
     PHASE_TIMEOUT_SECONDS_DEFAULT,
     RETRY_BASE_SECONDS_DEFAULT,
     Settings,
+    known_database_urls,
     libpq_url,
+    redact,
     redact_urls,
     sqlalchemy_url,
 )
@@ -176,3 +178,33 @@ def test_driver_urls_keep_the_server_and_credentials() -> None:
     assert sqlalchemy_url(URL).drivername == "postgresql+psycopg"
     assert sqlalchemy_url(URL).password == "s3cr3t-Pw"
     assert libpq_url("postgresql+psycopg://alice:pw@h:5/db") == "postgresql://alice:pw@h:5/db"
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e300"])
+def test_non_finite_or_absurd_numbers_are_input_errors(raw: str) -> None:
+    for name in ("PROMETHEUS_PHASE_TIMEOUT", "PROMETHEUS_RETRY_BASE_SECONDS"):
+        with pytest.raises(InputError, match=name):
+            Settings.from_env({name: raw})
+
+
+def test_a_postgres_scheme_url_is_accepted_as_postgresql() -> None:
+    s = Settings(database_url="postgres://alice:pw@h:5432/db")
+    assert s.redacted_dsn() == "postgresql://alice:***@h:5432/db"
+
+
+def test_a_password_given_as_a_query_parameter_is_masked_too() -> None:
+    text = "connect postgresql://alice@h/db?password=hunter2&sslmode=require"
+    assert "hunter2" not in redact_urls(text)
+    assert "sslmode=require" in redact_urls(text)
+
+
+def test_known_database_urls_come_from_the_environment_and_both_flag_forms() -> None:
+    argv = [
+        "--database-url",
+        "postgresql://a:one@h/x",
+        "runs",
+        "--database-url=postgresql://b:two@h/y",
+    ]
+    urls = known_database_urls(argv)
+    assert "postgresql://a:one@h/x" in urls and "postgresql://b:two@h/y" in urls
+    assert redact("one two three", urls) == "*** *** three"
