@@ -13,7 +13,7 @@ The public API is re-exported here:
   ``read_prices_csv``, ``read_instruments_csv``: the ``ingest`` commands' steps;
 - ``mark_batches``: many batch rows in one statement (backfills);
 - ``require_datasets``, ``drop_datasets``, ``region_datasets``: what a region needs;
-- ``dataset_states`` and ``regressed_batches``: for ``ingest status`` and ``check``.
+- ``dataset_states``: for ``ingest status`` (``prometheus check`` reports regressions).
 """
 
 from prometheus.ingestion.batches import (
@@ -22,11 +22,9 @@ from prometheus.ingestion.batches import (
     BatchRecord,
     BatchStatus,
     DatasetState,
-    RegressedBatch,
     dataset_states,
     ingestion_batch,
     mark_batches,
-    regressed_batches,
 )
 from prometheus.ingestion.csvfiles import (
     CsvRows,
@@ -64,7 +62,6 @@ __all__ = [
     "PriceRow",
     "Problem",
     "RegionDataset",
-    "RegressedBatch",
     "copy_prices",
     "dataset_states",
     "drop_datasets",
@@ -75,7 +72,6 @@ __all__ = [
     "read_instruments_csv",
     "read_prices_csv",
     "region_datasets",
-    "regressed_batches",
     "require_datasets",
     "upsert_instruments",
 ]

@@ -191,19 +191,6 @@ class DatasetState:
     run_phase: str | None
 
 
-@dataclass(frozen=True)
-class RegressedBatch:
-    """A required batch that left COMPLETE after its run started, and is not back."""
-
-    run_id: int
-    as_of_date: date
-    region: str
-    phase: str
-    dataset: str
-    status: BatchStatus
-    regressed_at: datetime
-
-
 def dataset_states(
     engine: Engine,
     *,
@@ -215,16 +202,3 @@ def dataset_states(
     params = {"as_of_date": as_of_date, "region": region, "limit": limit}
     with engine.connect() as conn:
         return [DatasetState(**r._mapping) for r in conn.execute(query("dataset_states"), params)]
-
-
-def regressed_batches(db: Engine | Connection) -> list[RegressedBatch]:
-    """What ``prometheus check`` reports: a run computed on data that is no longer
-    complete. A batch drops off this list once it is COMPLETE again. Give a Connection
-    to read inside the caller's transaction (one snapshot for a whole check)."""
-    if isinstance(db, Engine):
-        with db.connect() as conn:
-            return regressed_batches(conn)
-    return [
-        RegressedBatch(**{**r._mapping, "status": BatchStatus(r.status)})
-        for r in db.execute(query("regressed_batches"))
-    ]

@@ -48,24 +48,6 @@ LEFT JOIN engine_runs r USING (as_of_date, region)
 ORDER BY as_of_date DESC, region, dataset
 LIMIT :limit;
 
--- name: regressed_batches
--- Required batches that left COMPLETE after their run had started (the trigger wrote a
--- batch_regressed event) and are still not COMPLETE: for `prometheus check`.
-SELECT r.run_id, r.as_of_date, r.region, r.phase, b.dataset, b.status,
-       e.regressed_at
-FROM ingestion_batches b
-JOIN region_datasets rd ON rd.region = b.region AND rd.dataset = b.dataset
-JOIN engine_runs r ON r.as_of_date = b.as_of_date AND r.region = b.region
-CROSS JOIN LATERAL (
-    SELECT max(ev.at) AS regressed_at
-    FROM engine_run_events ev
-    WHERE ev.run_id = r.run_id
-      AND ev.kind = 'batch_regressed'
-      AND ev.detail ->> 'dataset' = b.dataset
-) e
-WHERE b.status <> 'COMPLETE' AND e.regressed_at IS NOT NULL
-ORDER BY r.as_of_date, r.region, b.dataset;
-
 -- name: copy_prices
 -- {table} is prices_daily, or the staging table when rows are replaced; it is filled in
 -- with psycopg.sql.Identifier.

@@ -15,6 +15,8 @@ from datetime import date, timedelta
 
 from sqlalchemy import Engine, text
 
+from prometheus.calendar import TradingCalendar
+from prometheus.checks import BatchRegressed, CheckPolicy, find_problems
 from prometheus.ingestion import (
     BatchKey,
     BatchStatus,
@@ -22,7 +24,6 @@ from prometheus.ingestion import (
     drop_datasets,
     ingestion_batch,
     mark_batches,
-    regressed_batches,
     require_datasets,
 )
 from prometheus.pipeline.phases import Phase
@@ -247,8 +248,8 @@ def test_a_batch_regressing_after_the_run_started_is_recorded_and_reported(
     ]
     reported = regressed_batches(engine)
     assert [(r.run_id, r.dataset, r.status, r.phase) for r in reported] == [
-        (started.run_id, "fundamentals", BatchStatus.FAILED, "SIGNALS_DONE"),
-        (started.run_id, "prices", BatchStatus.RUNNING, "SIGNALS_DONE"),
+        (started.run_id, "fundamentals", "FAILED", "SIGNALS_DONE"),
+        (started.run_id, "prices", "RUNNING", "SIGNALS_DONE"),
     ]
     assert run_of(engine) == started  # recorded, not acted on
 
@@ -390,3 +391,9 @@ def _waiting_on_advisory_lock(engine: Engine) -> bool:
             )
         ).scalar_one()
     return bool(waiting)
+
+
+def regressed_batches(engine: Engine) -> list[BatchRegressed]:
+    """What `prometheus check` reports as BATCH_REGRESSED."""
+    report = find_problems(engine, CheckPolicy(), calendar=TradingCalendar())
+    return [p for p in report.problems if isinstance(p, BatchRegressed)]
