@@ -35,7 +35,7 @@ def with_database(settings: Settings) -> Settings:
     if settings.database_url is not None:
         return settings
     home = settings.embedded_home
-    log.info(
+    log.warning(
         "database.embedded",
         home=str(home),
         hint="set PROMETHEUS_DATABASE_URL to use another server",
