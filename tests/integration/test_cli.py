@@ -21,6 +21,7 @@ from prometheus.config import libpq_url
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import ensure_run, find_run, get_or_create_run, update_phase
 from tests.support.cli_runner import Result, invoke
+from tests.support.market_data import seed_region
 
 DAY = date(2026, 11, 24)
 TARGET = ["--as-of", "2026-11-24", "--region", "US"]
@@ -158,6 +159,7 @@ def test_a_non_postgres_url_exits_2_without_the_password(
 def test_ensure_and_advance(
     engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    seed_region(engine, "US", DAY)
     result = invoke(capsys, db_url, "runs", "ensure", *TARGET)
     assert result.code == 0
     assert "WAITING_FOR_DATA" in result.err
@@ -191,8 +193,9 @@ def test_a_failed_attempt_exits_1(
 def test_advance_all_exits_0_when_every_step_succeeds(
     engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ensure_run(engine, DAY, "US", data_ready=True, actor="setup")
-    ensure_run(engine, DAY, "EU", data_ready=True, actor="setup")
+    for region in ("US", "EU"):
+        seed_region(engine, region, DAY)
+        ensure_run(engine, DAY, region, data_ready=True, actor="setup")
     get_or_create_run(engine, DAY, "JP")  # waiting: not due, not stepped
     result = invoke(capsys, db_url, "runs", "advance-all")
     assert result.code == 0, result.err

@@ -34,6 +34,7 @@ from prometheus.pipeline.state import (
 )
 from tests.support import task_modules
 from tests.support.lock_waits import lock_waiters
+from tests.support.market_data import seed_region
 from tests.support.task_modules import BLOCKING_LOCK, PLUGIN_INSTRUMENTS
 from tests.support.waiting import wait_until
 
@@ -147,6 +148,7 @@ def test_get_or_create_run_from_many_threads_yields_one_row(
 
 
 def test_ensure_run_is_safe_to_repeat(engine: Engine, settings: Settings) -> None:
+    seed_region(engine, "US", DAY)
     first = ensure_run(engine, DAY, "US", data_ready=True, actor="cron")
     again = ensure_run(engine, DAY, "US", data_ready=True, actor="cron")
     assert first.run_id == again.run_id
@@ -241,6 +243,7 @@ def test_outcomes_of_runs_with_nothing_to_do(engine: Engine, settings: Settings)
 def test_a_run_locked_by_another_transaction_is_busy(
     engine: Engine, settings: Settings, raw: psycopg.Connection[Any]
 ) -> None:
+    seed_region(engine, "US", DAY)
     run = ready_run(engine)
     with raw.transaction():
         raw.execute("SELECT 1 FROM engine_runs WHERE run_id = %s FOR UPDATE", (run.run_id,))

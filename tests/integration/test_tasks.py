@@ -147,3 +147,14 @@ def test_runs_of_other_dates_keep_their_own_rows(seeded: Engine, settings: Setti
     assert STALE not in {r[0] for r in mine["signal_scores"]}
     assert mine["signal_scores"] != theirs["signal_scores"]
     assert results(seeded, today.run_id) == mine  # the second run did not touch the first's
+
+
+def test_signals_with_no_prices_for_the_date_fail_the_attempt_and_write_nothing(
+    engine: Engine, settings: Settings
+) -> None:
+    """An empty book would be a silent failure: the attempt fails, visibly, and retries."""
+    run = ensure_run(engine, date(2026, 11, 24), "NOPRICES", data_ready=True, actor="test")
+    step = advance_run(engine, run, settings=settings, actor="test")
+    assert step.outcome is Outcome.RETRY_SCHEDULED
+    assert step.error is not None and "no NOPRICES instrument has a price" in step.error
+    assert step.run is not None and step.run.phase is Phase.DATA_READY

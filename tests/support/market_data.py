@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date, timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 _INSERT_INSTRUMENT = text(
     "INSERT INTO instruments (instrument_id, region, symbol) VALUES (:id, :region, :symbol)"
@@ -53,3 +53,10 @@ def seed_instruments(
                 }
             )
     conn.execute(_INSERT_PRICE, rows)
+
+
+def seed_region(engine: Engine, region: str, as_of: date, *, count: int = 5) -> None:
+    """A few priced instruments for ``region``, so the reference signals have work to do
+    (a run with no prices for its date fails: an empty book would be a silent error)."""
+    with engine.begin() as conn:
+        seed_instruments(conn, region, instrument_ids(region, count), as_of, days=5)
