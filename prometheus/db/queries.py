@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import TextClause, text
 
-SQL_ROOT = Path(__file__).resolve().parents[2] / "sql"
+SQL_ROOT = Path(__file__).resolve().parents[1] / "sql"  # the package's link to sql/
 _HEADER = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
