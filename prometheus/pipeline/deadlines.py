@@ -1,10 +1,11 @@
-"""Phase timeouts: one watchdog thread for every running phase in the process.
+"""Phase timeouts: one watchdog thread keeps every running phase's deadline in the process.
 
-A task is plain Python and cannot be killed from outside its thread; what can be
-stopped is the database statement it waits on. At the deadline the watchdog cancels
-that statement, and when the task returns (or raises), an expired deadline turns the
-attempt into a failure whose writes are rolled back. One thread with a heap, not a
-timer per phase: phases are short and many, and a thread per phase costs more than one.
+One thread with a heap, not a timer per phase: phases are short and many. At a deadline
+the watchdog marks it expired and hands it to the phase's ``on_expiry`` in a thread of
+its own (what to do about a late phase may take database round trips, and must never
+hold up other deadlines). The phase's guard holds the deadline's lock while it leaves,
+and ``on_expiry`` acts under that lock: it can never act on a phase that has finished,
+whose connection may already be doing other work.
 """
 
 from __future__ import annotations
@@ -32,10 +33,18 @@ class Deadline:
     at: float  # time.monotonic()
     timeout_s: float
     expired: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    finished: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def check(self) -> None:
         if self.expired or time.monotonic() >= self.at:
             raise PhaseTimeout(f"phase timed out after {self.timeout_s:g}s")
+
+    @contextmanager
+    def unless_finished(self) -> Iterator[bool]:
+        """Hold the phase in place (it cannot leave its guard) and say if it still runs."""
+        with self.lock:
+            yield not self.finished.is_set()
 
 
 @dataclass(order=True)
@@ -43,7 +52,7 @@ class _Entry:
     at: float
     seq: int
     deadline: Deadline = field(compare=False)
-    on_expiry: Callable[[], object] = field(compare=False)
+    on_expiry: Callable[[Deadline], object] = field(compare=False)
     active: bool = field(default=True, compare=False)
 
 
@@ -56,7 +65,9 @@ class Watchdog:
         self._retired = 0
 
     @contextmanager
-    def guard(self, timeout_s: float, on_expiry: Callable[[], object]) -> Iterator[Deadline]:
+    def guard(
+        self, timeout_s: float, on_expiry: Callable[[Deadline], object]
+    ) -> Iterator[Deadline]:
         deadline = Deadline(time.monotonic() + timeout_s, timeout_s)
         entry = _Entry(deadline.at, next(self._seq), deadline, on_expiry)
         with self._cond:
@@ -71,6 +82,8 @@ class Watchdog:
         try:
             yield deadline
         finally:
+            with deadline.lock:  # waits for an on_expiry that is acting right now
+                deadline.finished.set()
             self._retire(entry)
 
     def _retire(self, entry: _Entry) -> None:
@@ -96,18 +109,17 @@ class Watchdog:
                 if not entry.active:
                     self._retired -= 1
                     continue
-                # Still under the lock, which _retire needs: the phase cannot leave its
-                # guard, and its connection go back to the pool and on to other work,
-                # between this check and the cancel (which would then hit that work).
                 entry.deadline.expired = True
-                self._expire(entry)
+            threading.Thread(
+                target=self._expire, args=(entry,), name="phase-expiry", daemon=True
+            ).start()
 
     @staticmethod
     def _expire(entry: _Entry) -> None:
         try:
-            entry.on_expiry()
-        except Exception as exc:  # the watchdog must outlive one failed cancel
-            log.warning("phase.cancel_failed", error=str(exc))
+            entry.on_expiry(entry.deadline)
+        except Exception as exc:  # the outermost loop of this thread: log, never crash
+            log.warning("phase.expiry_failed", error=str(exc))
 
 
 WATCHDOG = Watchdog()

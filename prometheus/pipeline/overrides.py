@@ -16,8 +16,8 @@ from sqlalchemy import Connection, Engine
 from prometheus.db.queries import query
 from prometheus.db.sqlstate import mapped_errors
 from prometheus.errors import InputError, RunNotFound
-from prometheus.pipeline.phases import TERMINAL, Phase
-from prometheus.pipeline.state import Run, update_phase
+from prometheus.pipeline.phases import TERMINAL, Phase, is_legal
+from prometheus.pipeline.state import Run, get_run, update_phase
 
 
 def retry(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
@@ -28,8 +28,7 @@ def retry(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str)
             raise InputError(f"run {run.run_id} is {run.phase}, not FAILED: nothing to retry")
         failed_in = conn.execute(query("phase_failed_in"), {"run_id": run.run_id}).scalar()
         target = Phase(failed_in) if failed_in else Phase.DATA_READY
-        detail = {"override": "retry", "reason": _reason(reason)}
-        return update_phase(conn, run, target, actor=actor, detail=detail, force=True)
+        return _move(conn, run, target, actor=actor, override="retry", reason=reason)
 
 
 def cancel(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
@@ -38,8 +37,7 @@ def cancel(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str
         run = _locked(conn, as_of_date, region)
         if run.phase in TERMINAL:
             raise InputError(f"run {run.run_id} is already {run.phase}: nothing to cancel")
-        detail = {"override": "cancel", "reason": _reason(reason)}
-        return update_phase(conn, run, Phase.FAILED, actor=actor, detail=detail)
+        return _move(conn, run, Phase.FAILED, actor=actor, override="cancel", reason=reason)
 
 
 def set_phase(
@@ -54,8 +52,21 @@ def set_phase(
             # Not a phase change, so the database would record nothing: an override that
             # leaves no audit row must not report success.
             raise InputError(f"run {run.run_id} is already {phase}: nothing to change")
-        detail = {"override": "set-phase", "reason": _reason(reason)}
-        return update_phase(conn, run, phase, actor=actor, detail=detail, force=True)
+        return _move(conn, run, phase, actor=actor, override="set-phase", reason=reason)
+
+
+def _move(
+    conn: Connection, run: Run, phase: Phase, *, actor: str, override: str, reason: str
+) -> Run:
+    """The audited change, forced only where the rules need it (cancel is a legal move).
+    Returns the run as the database then has it: a run sent back to WAITING_FOR_DATA
+    whose data is complete is already DATA_READY again."""
+    detail = {"override": override, "reason": _reason(reason)}
+    forced = not is_legal(run.phase, phase)
+    update_phase(conn, run, phase, actor=actor, detail=detail, force=forced)
+    fresh = get_run(conn, run.run_id)
+    assert fresh is not None, "the run is locked by this transaction"
+    return fresh
 
 
 def _locked(conn: Connection, as_of_date: date, region: str) -> Run:

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, TextClause
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prometheus.config import Settings
 from prometheus.db.driver import driver_connection, driver_sql
@@ -30,8 +30,8 @@ from prometheus.db.sqlstate import mapped_errors
 from prometheus.errors import IllegalTransition
 from prometheus.logs import get_logger
 from prometheus.pipeline.context import TaskContext
-from prometheus.pipeline.deadlines import WATCHDOG
-from prometheus.pipeline.phases import NEXT, TERMINAL, Phase, retry_delay
+from prometheus.pipeline.deadlines import WATCHDOG, Deadline, PhaseTimeout
+from prometheus.pipeline.phases import NEXT, TERMINAL, WORKABLE, Phase, retry_delay
 from prometheus.pipeline.registry import phase_tasks
 from prometheus.pipeline.runs import Outcome, Run, Step
 
@@ -41,6 +41,7 @@ MAX_ERROR_CHARS = 2000
 SAVEPOINT = b"SAVEPOINT phase_task"
 RELEASE = b"RELEASE SAVEPOINT phase_task"
 ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT phase_task"
+TERMINATE_GRACE_S = 2.0  # after the deadline, how long a cancelled task has to give up
 
 
 def write_phase(
@@ -87,28 +88,39 @@ def claim_and_step(
     notify: bool,
 ) -> Step | None:
     """Claim a run with ``claim`` and take it one step; None if the claim found none."""
-    with db.connect() as conn, conn.begin():
-        with driver_connection(conn) as driver, driver.cursor(row_factory=dict_row) as cursor:
-            row = cursor.execute(driver_sql(claim), params).fetchone()
-        if row is None:
-            return None
-        claimed = Run.from_mapping(row)
-        if claimed.phase in TERMINAL:
-            return Step(Outcome.TERMINAL, claimed)
-        if claimed.phase is Phase.WAITING_FOR_DATA:
-            return Step(Outcome.WAITING, claimed)
-        if not row["due"]:
-            return Step(Outcome.BACKING_OFF, claimed)
-        with structlog.contextvars.bound_contextvars(
-            run_id=claimed.run_id,
-            as_of_date=claimed.as_of_date.isoformat(),
-            region=claimed.region,
-            phase=str(claimed.phase),
-        ):
-            return _run_phase(conn, claimed, settings=settings, actor=actor, notify=notify)
+    claimed: Run | None = None
+    try:
+        with db.connect() as conn, conn.begin():
+            with driver_connection(conn) as driver, driver.cursor(row_factory=dict_row) as cur:
+                row = cur.execute(driver_sql(claim), params).fetchone()
+            if row is None:
+                return None
+            claimed = Run.from_mapping(row)
+            if claimed.phase in TERMINAL:
+                return Step(Outcome.TERMINAL, claimed)
+            if claimed.phase is Phase.WAITING_FOR_DATA:
+                return Step(Outcome.WAITING, claimed)
+            if not row["due"]:
+                return Step(Outcome.BACKING_OFF, claimed)
+            with structlog.contextvars.bound_contextvars(
+                run_id=claimed.run_id,
+                as_of_date=claimed.as_of_date.isoformat(),
+                region=claimed.region,
+                phase=str(claimed.phase),
+            ):
+                return _run_phase(db, conn, claimed, settings=settings, actor=actor, notify=notify)
+    except SQLAlchemyError as exc:
+        if claimed is None or claimed.phase not in WORKABLE or _connection_lost(exc):
+            raise  # nothing claimed, or an outage: not the task's failure to count
+        # The step failed outside the task's savepoint (at commit, say, or because the
+        # task ended the transaction itself): its transaction is gone, so count the
+        # attempt in one of its own, or the run would be claimed again and again.
+        return _record_apart(db, claimed, exc, settings=settings, actor=actor)
 
 
-def _run_phase(conn: Connection, run: Run, *, settings: Settings, actor: str, notify: bool) -> Step:
+def _run_phase(
+    db: Engine, conn: Connection, run: Run, *, settings: Settings, actor: str, notify: bool
+) -> Step:
     task = phase_tasks(settings.phase_tasks)[run.phase]
     attempt = run.attempts + 1
     ctx = TaskContext(
@@ -128,7 +140,8 @@ def _run_phase(conn: Connection, run: Run, *, settings: Settings, actor: str, no
         # between and retry before the backoff is written.
         driver.execute(SAVEPOINT)
         try:
-            with WATCHDOG.guard(settings.phase_timeout.total_seconds(), driver.cancel_safe) as dl:
+            late = _LatePhase(db, driver, run, settings=settings, actor=actor)
+            with WATCHDOG.guard(settings.phase_timeout.total_seconds(), late.expire) as dl:
                 try:
                     task(ctx)
                 finally:
@@ -189,16 +202,81 @@ def _record_failure(
     return Step(Outcome.FAILED, failed, error, run.phase)
 
 
+def _record_apart(db: Engine, run: Run, exc: Exception, *, settings: Settings, actor: str) -> Step:
+    """Count a failed attempt in a transaction of its own, once: under the run's lock, and
+    only if nobody has moved the run on or counted the attempt meanwhile."""
+    with db.connect() as conn, conn.begin():
+        row = conn.execute(query("lock_run"), {"run_id": run.run_id}).one_or_none()
+        fresh = Run.from_row(row) if row is not None else None
+        if fresh is None or fresh.phase is not run.phase or fresh.attempts != run.attempts:
+            return Step(Outcome.BUSY, fresh)
+        with structlog.contextvars.bound_contextvars(
+            run_id=run.run_id,
+            as_of_date=run.as_of_date.isoformat(),
+            region=run.region,
+            phase=str(run.phase),
+        ):
+            return _record_failure(conn, fresh, exc, settings=settings, actor=actor)
+
+
+class _LatePhase:
+    """What happens to a phase that outlives PROMETHEUS_PHASE_TIMEOUT.
+
+    First its statement in progress is cancelled: a task waiting on the database then
+    fails at once, and its attempt is rolled back and counted as usual. A task busy in
+    Python cannot be stopped from outside its thread, so if it has not finished within
+    TERMINATE_GRACE_S, its session is ended (the server rolls its transaction back and
+    frees the run), and the timed-out attempt is counted from here. The worker thread
+    stays busy until the task returns, and then finds its connection gone.
+    """
+
+    def __init__(
+        self, db: Engine, driver: Any, run: Run, *, settings: Settings, actor: str
+    ) -> None:
+        self._db = db
+        self._driver = driver
+        self._pid: int = driver.info.backend_pid
+        self._run = run
+        self._settings = settings
+        self._actor = actor
+
+    def expire(self, deadline: Deadline) -> None:
+        with deadline.unless_finished() as running:
+            if not running:
+                return
+            self._driver.cancel_safe()
+        if deadline.finished.wait(TERMINATE_GRACE_S):
+            return
+        with deadline.unless_finished() as running:
+            if not running:
+                return
+            with self._db.connect() as conn:
+                conn.execute(query("end_session"), {"pid": self._pid})
+                conn.commit()
+        timeout = PhaseTimeout(f"phase timed out after {deadline.timeout_s:g}s")
+        log.error(
+            "phase.abandoned",
+            run_id=self._run.run_id,
+            phase=str(self._run.phase),
+            timeout_s=deadline.timeout_s,
+        )
+        _record_apart(self._db, self._run, timeout, settings=self._settings, actor=self._actor)
+
+
+def _connection_lost(exc: SQLAlchemyError) -> bool:
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def _describe(exc: BaseException) -> str:
     """One line for last_error: the driver's own error rather than SQLAlchemy's wrapper,
     which would repeat the whole statement and its parameters."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
-    text = f"{type(exc).__name__}: {exc}".strip()
+    text = f"{type(exc).__name__}: {exc}".strip().replace("\x00", "")  # text can't hold NUL
     return text[:MAX_ERROR_CHARS]
 
 
 def _where(exc: BaseException) -> str:
     """The innermost frame, so an operator knows where to look without a traceback."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return f"{frames[-1].filename}:{frames[-1].lineno}".replace("\x00", "") if frames else ""

@@ -67,11 +67,13 @@ RETURNING r.*;
 
 -- name: record_failed_attempt
 -- A failed attempt is counted, explained and scheduled in one statement, with its event.
+-- The backoff runs from the failure (clock_timestamp), not from the transaction's start:
+-- a phase that failed after an hour must still wait its backoff.
 WITH failed AS (
     UPDATE engine_runs
     SET attempts = :attempts,
         last_error = :error,
-        next_attempt_at = now() + make_interval(secs => :retry_in_s)
+        next_attempt_at = clock_timestamp() + make_interval(secs => :retry_in_s)
     WHERE run_id = :run_id
     RETURNING run_id, phase
 )
@@ -118,3 +120,8 @@ SELECT from_phase FROM engine_run_events
 WHERE run_id = :run_id AND kind = 'transition' AND to_phase = 'FAILED'
 ORDER BY event_id DESC
 LIMIT 1;
+
+-- name: end_session
+-- Ends a timed-out phase's session: the server rolls its transaction back and frees the
+-- run's row lock, which a task stuck outside the database would otherwise hold forever.
+SELECT pg_terminate_backend(:pid);

@@ -31,7 +31,7 @@ from prometheus.checks import (
 from prometheus.cli.app import run
 from prometheus.pipeline import overrides
 from prometheus.pipeline.phases import Phase
-from prometheus.pipeline.state import Run, ensure_run, get_or_create_run, update_phase
+from prometheus.pipeline.state import Run, ensure_run, get_or_create_run, run_events, update_phase
 
 CAL = TradingCalendar()
 TUESDAY = date(2026, 11, 24)  # a full XNYS session
@@ -40,7 +40,9 @@ T = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # a fixed instant for pinned chec
 
 
 def sql(engine: Engine, statement: str, **params: Any) -> None:
+    """A test's direct write; forced, since ageing events edits the append-only trail."""
     with engine.begin() as conn:
+        conn.execute(text("SELECT set_config('prometheus.force', 'on', true)"))
         conn.execute(text(statement), params)
 
 
@@ -314,18 +316,20 @@ def test_a_run_on_a_day_without_a_session_has_no_close_to_be_late_after(engine: 
     assert check(engine, now=datetime(2026, 12, 1, tzinfo=UTC)).ok
 
 
-def test_a_run_with_all_batches_complete_but_still_waiting_says_so(engine: Engine) -> None:
+def test_a_run_forced_back_to_waiting_with_its_data_complete_is_ready_again(
+    engine: Engine,
+) -> None:
+    """Nothing else would look at it again: the database makes it DATA_READY at once, as
+    it does a run created after its data, so no DATA_LATE can ever follow."""
     require(engine, "US", "prices")
     batch(engine, "prices", "COMPLETE")  # the trigger makes the run DATA_READY ...
-    run_ = overrides.set_phase(  # ... and an operator forces it back
+    run_ = overrides.set_phase(  # ... an operator forces it back, and it is ready again
         engine, TUESDAY, "US", Phase.WAITING_FOR_DATA, actor="t", reason="test", force=True
     )
-    (late,) = check(engine, now=CLOSE + timedelta(hours=5)).problems
-    assert isinstance(late, DataLate)
-    assert (late.run_id, late.missing) == (run_.run_id, ())
-    assert late.message.endswith(
-        "waiting for nothing: every required batch is COMPLETE (`runs ensure --data-ready`)"
-    )
+    assert run_.phase is Phase.DATA_READY
+    last = run_events(engine, run_.run_id)[-1]
+    assert (last.from_phase, last.to_phase, last.actor) == ("WAITING_FOR_DATA", "DATA_READY", "db")
+    assert check(engine, now=CLOSE + timedelta(hours=5)).problems == ()
 
 
 def test_cli_late_data(engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -379,12 +379,13 @@ def test_a_retry_that_succeeds_clears_the_failure(
 
 
 def _scheduled_delay(raw: psycopg.Connection[Any], run_id: int) -> timedelta:
-    """next_attempt_at minus the failed attempt's transaction time (kept in updated_at)."""
+    """next_attempt_at minus the moment the failure was written (updated_at), to the second:
+    both are clock_timestamp() readings of the same statement, microseconds apart."""
     delay = scalar(
         raw, "SELECT next_attempt_at - updated_at FROM engine_runs WHERE run_id = %s", run_id
     )
     assert isinstance(delay, timedelta)
-    return delay
+    return timedelta(seconds=round(delay.total_seconds()))
 
 
 def _make_due(raw: psycopg.Connection[Any], run_id: int) -> None:

@@ -8,6 +8,12 @@ chosen by data in the database, the run's region, rather than by global state:
 - ``SLEEPS``: writes a partial row, then blocks in ``pg_sleep(30)`` (phase timeout tests);
 - ``BLOCKS``: waits for the advisory lock ``BLOCKING_LOCK`` (which the test holds), then
   does the normal work, so a test can keep a phase running as long as it needs;
+- ``SLOWFAILS``: busy in Python for ``SLOW_SECONDS``, then raises (backoff from the failure);
+- ``HANGS``: busy in Python for ``HANG_SECONDS`` (past a short phase timeout), outside any
+  statement, so only ending its session can free the run;
+- ``FAILS_AT_COMMIT``: writes a row that breaks a deferred constraint: the failure comes at
+  commit, outside the task's savepoint;
+- ``NUL``: raises an error whose text holds a NUL byte (which PostgreSQL text cannot);
 - any other region: the normal work, fixed signal scores for ``PLUGIN_INSTRUMENTS``.
 
 Only ``signals`` is defined: ``universes`` and ``books`` fall back to the reference tasks,
@@ -16,11 +22,15 @@ which is the PROMETHEUS_PHASE_TASKS contract for a missing callable.
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import text
 
 from prometheus.pipeline.context import TaskContext
 
 BLOCKING_LOCK = 7_424_242
+SLOW_SECONDS = 1.5
+HANG_SECONDS = 6.0
 #: instrument -> assessment score; liquid enough for the reference universe.
 PLUGIN_INSTRUMENTS = {"PLUG_A": 0.9, "PLUG_B": 0.6, "PLUG_C": 0.3}
 PARTIAL_INSTRUMENT = "PARTIAL"
@@ -32,11 +42,29 @@ _INSERT_SCORE = text(
 )
 
 
+_DEFERRED_VIOLATION = (
+    "CREATE TEMP TABLE parent (id int PRIMARY KEY) ON COMMIT DROP",
+    "CREATE TEMP TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED)"
+    " ON COMMIT DROP",
+    "INSERT INTO child VALUES (1)",
+)
+
+
 class TaskFailure(RuntimeError):
     """What the RAISES and FLAKY tasks raise."""
 
 
 def signals(ctx: TaskContext) -> None:
+    if ctx.region == "SLOWFAILS":
+        time.sleep(SLOW_SECONDS)
+        raise TaskFailure("failed after a while")
+    if ctx.region == "HANGS":
+        time.sleep(HANG_SECONDS)
+    if ctx.region == "NUL":
+        raise TaskFailure("bad\x00byte")
+    if ctx.region == "FAILS_AT_COMMIT":
+        for statement in _DEFERRED_VIOLATION:
+            ctx.conn.execute(text(statement))
     if ctx.region in ("RAISES", "SLEEPS") or (ctx.region == "FLAKY" and ctx.attempt == 1):
         _write(ctx, {PARTIAL_INSTRUMENT: 1.0})
         if ctx.region == "SLEEPS":

@@ -20,7 +20,7 @@ class Alarm:
         self.fail = fail
         self.event = threading.Event()
 
-    def __call__(self) -> None:
+    def __call__(self, deadline: Deadline) -> None:
         self.rang_at = time.monotonic()
         self.rings += 1
         self.event.set()
@@ -105,10 +105,12 @@ def test_a_phase_cannot_leave_its_guard_while_its_expiry_runs() -> None:
     started, release = threading.Event(), threading.Event()
     order: list[str] = []
 
-    def slow_cancel() -> None:
-        started.set()
-        release.wait(5)
-        order.append("cancel sent")
+    def slow_cancel(deadline: Deadline) -> None:
+        with deadline.unless_finished() as running:
+            assert running
+            started.set()
+            release.wait(5)
+            order.append("cancel sent")
 
     def releaser() -> None:
         started.wait(5)

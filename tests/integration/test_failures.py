@@ -1,0 +1,132 @@
+"""Failed attempts the savepoint alone cannot handle: late failures, commit-time failures,
+tasks stuck outside the database, and error text PostgreSQL cannot store."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from prometheus.config import Settings, libpq_url
+from prometheus.pipeline.phases import Phase
+from prometheus.pipeline.state import Outcome, Run, advance_run, ensure_run, get_run, run_events
+from tests.support.task_modules import SLOW_SECONDS
+from tests.support.waiting import wait_until
+
+DAY = date(2026, 11, 24)
+
+
+@pytest.fixture
+def raw(db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def plugin(settings: Settings) -> Settings:
+    return replace(settings, phase_tasks="tests.support.task_modules", max_attempts=3)
+
+
+def ready(engine: Engine, region: str) -> Run:
+    return ensure_run(engine, DAY, region, data_ready=True, actor="setup")
+
+
+def failed_attempts(engine: Engine, run_id: int) -> list[dict[str, Any]]:
+    return [e.detail for e in run_events(engine, run_id) if e.kind == "attempt_failed"]
+
+
+def test_the_backoff_runs_from_the_failure_not_from_the_start_of_the_attempt(
+    engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
+) -> None:
+    run = ready(engine, "SLOWFAILS")
+    started = raw.execute("SELECT clock_timestamp()").fetchone()
+    assert started is not None
+    step = advance_run(
+        engine, run, settings=replace(plugin, retry_base=timedelta(seconds=1)), actor="t"
+    )
+    assert step.outcome is Outcome.RETRY_SCHEDULED
+    assert step.run is not None and step.run.next_attempt_at is not None
+    # It failed SLOW_SECONDS after it started, and then waits its 1 s backoff.
+    assert step.run.next_attempt_at >= started[0] + timedelta(seconds=SLOW_SECONDS + 1)
+
+
+def test_a_failure_at_commit_is_counted_and_backs_off(engine: Engine, plugin: Settings) -> None:
+    """The task's writes break a deferred constraint: the error comes at commit, after
+    the savepoint was released. The attempt is still counted, with its backoff, so the
+    run does not come back to the front of the queue at once."""
+    run = ready(engine, "FAILS_AT_COMMIT")
+    slow = replace(plugin, retry_base=timedelta(minutes=5))
+    step = advance_run(engine, run, settings=slow, actor="t")
+    assert step.outcome is Outcome.RETRY_SCHEDULED
+    after = get_run(engine, run.run_id)
+    assert after is not None
+    assert (after.phase, after.attempts) == (Phase.DATA_READY, 1)
+    assert after.last_error is not None and "ForeignKeyViolation" in after.last_error
+    assert advance_run(engine, run, settings=slow, actor="t").outcome is Outcome.BACKING_OFF
+    assert len(failed_attempts(engine, run.run_id)) == 1
+
+
+def test_an_error_text_with_a_nul_byte_is_still_recorded(engine: Engine, plugin: Settings) -> None:
+    run = ready(engine, "NUL")
+    step = advance_run(engine, run, settings=plugin, actor="t")
+    assert step.outcome is Outcome.RETRY_SCHEDULED
+    assert step.error == "TaskFailure: badbyte"
+    assert [d["error"] for d in failed_attempts(engine, run.run_id)] == ["TaskFailure: badbyte"]
+
+
+def test_a_task_stuck_outside_the_database_is_timed_out_and_its_run_freed(
+    engine: Engine, plugin: Settings
+) -> None:
+    """The task sleeps in Python past the phase timeout: no statement to cancel. Its
+    session is ended, which frees the run, and the attempt is counted once, as a timeout."""
+    run = ready(engine, "HANGS")
+    short = replace(plugin, phase_timeout=timedelta(seconds=1), retry_base=timedelta(minutes=5))
+    outcome: list[BaseException | Outcome] = []
+
+    def advance() -> None:
+        try:
+            outcome.append(advance_run(engine, run, settings=short, actor="stuck").outcome)
+        except SQLAlchemyError as exc:  # its connection was ended under it
+            outcome.append(exc)
+
+    stuck = threading.Thread(target=advance, daemon=True)
+    stuck.start()
+
+    def counted() -> Run | None:
+        current = get_run(engine, run.run_id)
+        return current if current is not None and current.attempts == 1 else None
+
+    timed_out = wait_until(counted, timeout=20, what="the timed-out attempt to be counted")
+    assert timed_out is not None
+    assert stuck.is_alive()  # still in its task: the run was freed all the same
+    assert timed_out.last_error == "PhaseTimeout: phase timed out after 1s"
+    assert advance_run(engine, run, settings=short, actor="t").outcome is Outcome.BACKING_OFF
+    stuck.join(30)
+    assert not stuck.is_alive()
+    after = get_run(engine, run.run_id)
+    assert after is not None and after.attempts == 1  # counted once, not again on return
+    assert len(failed_attempts(engine, run.run_id)) == 1
+    assert outcome and outcome[0] is not Outcome.ADVANCED
+
+
+def test_the_audit_trail_is_append_only(engine: Engine, raw: psycopg.Connection[Any]) -> None:
+    run = ready(engine, "US")
+    for statement in (
+        "UPDATE engine_run_events SET actor = 'someone else'",
+        "DELETE FROM engine_run_events",
+    ):
+        with pytest.raises(psycopg.Error) as refused:
+            raw.execute(statement)
+        assert refused.value.sqlstate == "PX002"
+    assert [e.actor for e in run_events(engine, run.run_id)] == ["setup", "setup"]
+    with raw.transaction():  # an explicit, deliberate override may
+        raw.execute("SELECT set_config('prometheus.force', 'on', true)")
+        raw.execute("DELETE FROM engine_run_events WHERE run_id = %s", (run.run_id,))
+    assert run_events(engine, run.run_id) == []
