@@ -128,12 +128,16 @@ def _reactor_problems(
     live = counts.get("live", 0)
     if live:
         return [], live
-    if (quiet := newest.get("silent")) is not None:
+    # A reactor was here within the day and none is now: it went quiet, or it was stopped
+    # (cleanly, but a stop nobody restarted is exactly what this check is for).
+    recent = [h for h in (newest.get("silent"), newest.get("stopped")) if h is not None]
+    if recent:
+        quiet = max(recent, key=lambda h: h.last_seen_at)
         silent = ReactorSilent(policy.reactor_silent_after, False, quiet, at - quiet.last_seen_at)
         return [silent], 0
     if not policy.require_reactor:  # no reactor expected here: cron timers, or retired
         return [], 0
-    seen = [h for h in (newest.get("stopped"), newest.get("gone")) if h is not None]
+    seen = [h for h in (newest.get("gone"),) if h is not None]
     last = max(seen, key=lambda h: h.last_seen_at, default=None)
     silent_for = at - last.last_seen_at if last is not None else None
     return [ReactorSilent(policy.reactor_silent_after, True, last, silent_for)], 0

@@ -110,16 +110,22 @@ class Sweeper:
         with self._engine.begin() as conn:
             now: datetime = conn.execute(query("database_now")).scalar_one()
             regions = list(conn.execute(query("calendar_regions")).scalars())
+            pairs = []
             for region in regions:
                 try:
                     sessions = self._calendar.closed_sessions(region, now, CALENDAR_LOOKBACK)
                 except InputError:
                     continue  # no (or a mistyped) exchange for the region: no calendar runs
-                for session in sessions:
-                    conn.execute(
-                        query("ensure_calendar_run"),
-                        {"as_of_date": session.date, "region": region, "actor": self._reactor_id},
-                    )
+                pairs += [(session.date, region) for session in sessions]
+            if pairs:
+                conn.execute(
+                    query("ensure_calendar_runs"),
+                    {
+                        "dates": [d for d, _ in pairs],
+                        "regions": [r for _, r in pairs],
+                        "actor": self._reactor_id,
+                    },
+                )
 
     def _beat(self) -> None:
         try:

@@ -69,20 +69,20 @@ ORDER BY r.as_of_date, r.region, b.dataset;
 
 -- name: check_reactors
 -- Each heartbeat row classified, then the newest row of each class with the class size:
--- 'live' heartbeats within the bound; 'stopped' stopped cleanly; 'silent' went quiet
--- within the lookback (a reactor was expected); 'gone' went quiet before it.
+-- 'live' heartbeats within the bound; within the lookback (a reactor was expected),
+-- 'stopped' stopped cleanly and 'silent' went quiet; 'gone' was last seen before it.
 SELECT DISTINCT ON (state)
        state, reactor_id, host, pid, last_seen_at, stopped_at,
        count(*) OVER (PARTITION BY state) AS reactors
 FROM (
     SELECT h.*,
            CASE
+               WHEN h.last_seen_at <= CAST(:now AS timestamptz)
+                                      - make_interval(secs => :lookback_s) THEN 'gone'
                WHEN h.stopped_at IS NOT NULL THEN 'stopped'
                WHEN h.last_seen_at > CAST(:now AS timestamptz)
                                      - make_interval(secs => :silent_after_s) THEN 'live'
-               WHEN h.last_seen_at > CAST(:now AS timestamptz)
-                                     - make_interval(secs => :lookback_s) THEN 'silent'
-               ELSE 'gone'
+               ELSE 'silent'
            END AS state
     FROM reactor_heartbeats h
 ) classified

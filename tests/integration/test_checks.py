@@ -85,6 +85,15 @@ def batch(
     )
 
 
+def _stopped_at(engine: Engine, reactor_id: str) -> str:
+    with engine.connect() as conn:
+        at = conn.execute(
+            text("SELECT stopped_at FROM reactor_heartbeats WHERE reactor_id = :id"),
+            {"id": reactor_id},
+        ).scalar_one()
+    return str(at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
 def heartbeat(engine: Engine, reactor_id: str, age: str, *, stopped: bool = False) -> None:
     """A reactor row last seen ``age`` ago by the database's clock (a Postgres interval)."""
     sql(
@@ -493,14 +502,21 @@ def test_one_live_reactor_is_enough(engine: Engine) -> None:
     assert report.live_reactors == 1
 
 
-def test_a_clean_stop_is_not_silence(engine: Engine) -> None:
+def test_a_clean_stop_nobody_restarted_is_reported_too(engine: Engine) -> None:
+    """SPEC: a reactor whose heartbeat stopped is a problem where reactors heartbeated
+    within the last day; a stop is no less a stop for being clean."""
     heartbeat(engine, "r-stopped", "10 minutes", stopped=True)
+    (problem,) = check(engine).problems
+    assert problem.message == (
+        "no reactor heartbeat within 2m; the last, reactor r-stopped (host box1, pid 4242), "
+        f"stopped cleanly at {_stopped_at(engine, 'r-stopped')}"
+    )
+
+
+def test_a_clean_stop_more_than_a_day_ago_is_no_longer_expected(engine: Engine) -> None:
+    heartbeat(engine, "r-retired", "2 days", stopped=True)
     assert check(engine).ok
     (problem,) = check(engine, require_reactor=True).problems
-    assert problem.message.startswith(
-        "no reactor heartbeat within 2m; the last, reactor r-stopped (host box1, pid 4242), "
-        "stopped cleanly at "
-    )
     assert problem.message.endswith(" (--require-reactor)")
 
 
@@ -515,8 +531,8 @@ def test_a_reactor_quiet_for_more_than_a_day_is_no_longer_expected(engine: Engin
 
 def test_the_newest_quiet_reactor_is_reported(engine: Engine) -> None:
     heartbeat(engine, "r-older", "20 minutes")
+    heartbeat(engine, "r-stopped", "10 minutes", stopped=True)
     heartbeat(engine, "r-newer", "5 minutes")
-    heartbeat(engine, "r-stopped", "1 minute", stopped=True)
     (problem,) = check(engine).problems
     assert isinstance(problem, ReactorSilent)
     assert problem.last is not None
