@@ -41,7 +41,7 @@ MAX_NUMBER = 1e8  # seconds: three years; anything larger is a typo, and overflo
 class Settings:
     """Everything the engine, the reactor and the CLI are configured with."""
 
-    database_url: str | None = None
+    database_url: str | None = field(default=None, repr=False)  # holds the password
     home: Path = field(default_factory=HOME_DEFAULT.expanduser)
     max_attempts: int = MAX_ATTEMPTS_DEFAULT
     retry_base: timedelta = timedelta(seconds=RETRY_BASE_SECONDS_DEFAULT)
@@ -190,11 +190,15 @@ def _parse_url(raw: str) -> URL:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise InputError("PROMETHEUS_DATABASE_URL is not a valid database URL") from None
+        raise InputError(
+            "the database URL (PROMETHEUS_DATABASE_URL or --database-url) is not valid"
+        ) from None
     if url.drivername == "postgres":  # libpq's alias, common in hosted databases' URLs
         url = url.set(drivername="postgresql")
     if url.get_backend_name() != "postgresql":
-        raise InputError("PROMETHEUS_DATABASE_URL must name a PostgreSQL database")
+        raise InputError(
+            "the database URL (PROMETHEUS_DATABASE_URL or --database-url) must name PostgreSQL"
+        )
     return url
 
 

@@ -21,7 +21,7 @@ from prometheus.db.connect import make_engine
 from prometheus.db.databases import create_database, drop_database, upgrade_database
 from prometheus.db.queries import query
 from prometheus.demo import market
-from prometheus.errors import PrometheusError
+from prometheus.errors import InputError, PrometheusError
 from prometheus.ingestion import (
     PriceRow,
     copy_prices,
@@ -37,6 +37,7 @@ from prometheus.pipeline.state import Run
 DATASETS = ("prices", "features")  # a run is ready once both are COMPLETE
 HISTORY_SESSIONS = 25  # the signals task looks back 20 returns
 POLL_S = 0.1
+DEMO_PREFIX = "prometheus_demo"
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,9 @@ Progress = Callable[[Sequence[Run]], None]
 def run_demo(settings: Settings, options: DemoOptions, *, progress: Progress) -> DemoResult:
     """Run the scenario on a database of its own; ``progress`` sees the runs as they move."""
     assert settings.database_url is not None
+    if not options.database_name.startswith(DEMO_PREFIX):
+        # The demo drops and recreates its database: never one that is not a demo's.
+        raise InputError(f"the demo database's name must start with {DEMO_PREFIX!r}")
     server_url = settings.database_url
     drop_database(server_url, options.database_name)  # a previous --keep demo's
     url = create_database(server_url, options.database_name)

@@ -21,13 +21,16 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
 
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
+
 from prometheus.calendar import TradingCalendar
 from prometheus.checks import CheckPolicy, find_problems
 from prometheus.config import Settings, redact_urls
 from prometheus.db.connect import make_engine
 from prometheus.db.embedded import with_database
 from prometheus.db.migrate import require_upgraded
-from prometheus.errors import PrometheusError
+from prometheus.errors import PrometheusError, first_line
 from prometheus.logs import configure_logging, get_logger
 from prometheus.orchestration.dispatcher import Dispatcher
 from prometheus.orchestration.health import HealthServer
@@ -229,8 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return serve(settings)
     except PrometheusError as exc:
-        print(f"engine_daemon: error: {redact_urls(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code)
+    except (SQLAlchemyError, psycopg.Error) as exc:  # the database is unreachable, say
+        return _fail(f"database error: {first_line(exc)}", 1)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"engine_daemon: error: {redact_urls(message)}", file=sys.stderr)
+    return code
 
 
 def _iso(timestamp: float | None) -> str | None:

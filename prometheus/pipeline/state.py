@@ -148,13 +148,21 @@ def update_phase(
 
 
 def advance_run(
-    db: Engine, run: Run | int, *, settings: Settings, actor: str, notify: bool = True
+    db: Engine,
+    run: Run | int,
+    *,
+    settings: Settings | None = None,
+    actor: str = "engine",
+    notify: bool = True,
 ) -> Step:
     """Take the run one step (SPEC section 4's table) in one transaction.
 
-    ``notify=False`` is for a caller that will keep stepping this run itself: the phase
-    change then wakes nobody, which spares a NOTIFY (a cluster-wide lock at commit).
+    ``settings`` default to this process's (``PROMETHEUS_*``). ``notify=False`` is for a
+    caller that will keep stepping this run itself: the intermediate phase changes then
+    wake nobody, which spares a NOTIFY each (a cluster-wide lock at commit); the run's
+    arrival in COMPLETED or FAILED is always announced.
     """
+    settings = settings or Settings.from_process_env()
     run_id = run if isinstance(run, int) else run.run_id
     return claim_and_step(
         db, query("claim_run"), {"run_id": run_id}, settings=settings, actor=actor, notify=notify

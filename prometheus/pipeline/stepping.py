@@ -158,7 +158,7 @@ def _run_phase(
         actor=actor,
         detail={"duration_s": duration_s, "attempt": attempt},
         force=False,
-        notify=notify,
+        notify=notify or NEXT[run.phase] in TERMINAL,  # COMPLETED is always announced
     )
     log.info("phase.completed", duration_s=duration_s, to_phase=str(after.phase))
     return Step(Outcome.ADVANCED, after, phase=run.phase)

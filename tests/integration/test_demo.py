@@ -73,3 +73,12 @@ def test_the_demo_with_keep_leaves_its_completed_runs(
     assert sorted(region for region, phase in rows if phase == "COMPLETED") == ["EU", "US"]
     # The reactor also made runs for earlier closed sessions (the calendar): they wait.
     assert {phase for _, phase in rows} <= {"COMPLETED", "WAITING_FOR_DATA"}
+
+
+def test_the_demo_refuses_a_database_that_is_not_a_demos(
+    server_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It drops and recreates its database: pointed at a real one by mistake, it must not."""
+    assert run(["--database-url", server_url, "demo", "--name", "postgres"]) == 2
+    assert "must start with 'prometheus_demo'" in capsys.readouterr().err
+    assert _database_exists(server_url, "postgres")

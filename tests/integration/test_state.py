@@ -3,6 +3,7 @@ failed attempts, backoff, the phase timeout and the plug-in tasks."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -492,3 +493,17 @@ def test_an_unimportable_plugin_is_an_input_error(engine: Engine, settings: Sett
         advance_run(engine, run, settings=broken, actor="t")
     after = get_run(engine, run.run_id)
     assert after is not None and (after.phase, after.attempts) == (Phase.DATA_READY, 0)
+
+
+def test_a_quiet_stepper_still_announces_completed(
+    engine: Engine, settings: Settings, raw: psycopg.Connection[Any]
+) -> None:
+    """A reactor steps its own runs with notify=False; the run's arrival in COMPLETED is
+    announced all the same, for whoever waits on it (a DAG sensor, a dashboard)."""
+    seed_region(engine, "US", DAY)
+    run = ready_run(engine)
+    raw.execute("LISTEN prometheus_engine_runs")
+    for _ in range(3):
+        advance_run(engine, run, settings=settings, actor="t", notify=False)
+    phases = [json.loads(n.payload)["phase"] for n in raw.notifies(timeout=1.0)]
+    assert phases == ["COMPLETED"]
