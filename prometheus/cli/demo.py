@@ -89,5 +89,6 @@ def _summary(console: Console, result: DemoResult, *, keep: bool) -> None:
         print(
             "The demo database is kept. Point the CLI at it with:\n"
             f"  export PROMETHEUS_DATABASE_URL='{redact_urls(result.database_url)}'\n"
-            "  prometheus runs list"
+            "  prometheus runs list\n"
+            "(a password in the URL is shown as ***: put yours in its place)"
         )
