@@ -118,10 +118,6 @@ class Settings:
             return "(embedded)"
         return _parse_url(self.database_url).render_as_string(hide_password=True)
 
-    def redact(self, text: str) -> str:
-        """Remove the DSN's password from text bound for a log line or an error message."""
-        return redact(text, [self.database_url])
-
     @property
     def embedded_home(self) -> Path:
         return self.home / "pgdata"

@@ -17,12 +17,3 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise InputError(f"invalid duration {text!r}: use 45s, 15m, 2h, 1d or plain seconds")
     return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
-
-
-def format_duration(delta: timedelta) -> str:
-    """Render the largest whole unit that fits, the inverse of parse_duration for round values."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

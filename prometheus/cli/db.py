@@ -16,11 +16,15 @@ app = typer.Typer(help="Schema migrations (sql/schema, sql/triggers).", no_args_
 @app.command()
 def upgrade(ctx: typer.Context) -> None:
     """Apply missing migration files, one transaction each, under an advisory lock."""
-    engine = state(ctx).engine(upgraded=False)
+    cli = state(ctx)
+    engine = cli.engine(upgraded=False)
     applied = migrate.upgrade(engine)
     for name in applied:
         print(f"applied {name}", file=sys.stderr)
-    print(f"database is up to date ({len(applied)} file(s) applied)", file=sys.stderr)
+    print(
+        f"database {cli.settings.redacted_dsn()} is up to date ({len(applied)} file(s) applied)",
+        file=sys.stderr,
+    )
 
 
 @app.command()

@@ -115,6 +115,7 @@ class Reactor:
         log.info(
             "reactor.started",
             reactor_id=self.reactor_id,
+            database=self.settings.redacted_dsn(),
             concurrency=self.settings.concurrency,
             sweep_interval_s=self.settings.sweep_interval.total_seconds(),
             metrics_port=self.health.port if self.health else None,

@@ -144,14 +144,14 @@ def test_redacted_dsn_never_shows_the_password(url: str, password: str) -> None:
 def test_redact_masks_the_password_wherever_it_appears() -> None:
     s = Settings(database_url=URL)
     text = f"could not connect with {URL}; password was s3cr3t-Pw"
-    redacted = s.redact(text)
+    redacted = redact(text, [s.database_url])
     assert "s3cr3t-Pw" not in redacted
     assert "alice" in redacted
     assert redacted.count("***") == 2
 
 
 def test_redact_without_a_url_still_masks_urls() -> None:
-    assert Settings().redact("see postgresql://u:hunter2@h/db") == "see postgresql://u:***@h/db"
+    assert redact("see postgresql://u:hunter2@h/db", [None]) == "see postgresql://u:***@h/db"
 
 
 @pytest.mark.parametrize(

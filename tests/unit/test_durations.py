@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from prometheus.durations import format_duration, parse_duration
+from prometheus.durations import parse_duration
 from prometheus.errors import InputError
 
 
@@ -35,24 +35,3 @@ def test_parse_duration_rejects_anything_else_naming_the_text(text: str) -> None
         parse_duration(text)
     assert repr(text) in str(caught.value)
     assert caught.value.exit_code == 2
-
-
-@pytest.mark.parametrize(
-    ("delta", "expected"),
-    [
-        (timedelta(seconds=45), "45s"),
-        (timedelta(minutes=15), "15m"),
-        (timedelta(hours=2), "2h"),
-        (timedelta(days=3), "3d"),
-        (timedelta(minutes=90), "90m"),
-        (timedelta(seconds=61), "61s"),
-        (timedelta(0), "0s"),
-    ],
-)
-def test_format_duration_uses_the_largest_whole_unit(delta: timedelta, expected: str) -> None:
-    assert format_duration(delta) == expected
-
-
-@pytest.mark.parametrize("text", ["45s", "15m", "2h", "1d", "61s", "90m", "36h"])
-def test_format_is_the_inverse_of_parse_for_round_values(text: str) -> None:
-    assert format_duration(parse_duration(text)) == text
