@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import typer
@@ -66,7 +66,8 @@ def ensure(
     """
     cli = state(ctx)
     calendar = TradingCalendar(cli.settings.region_exchanges)
-    if warning := require_trading_day(calendar, as_of, region, force=force):
+    today = datetime.now(UTC).date()
+    if warning := require_trading_day(calendar, as_of, region, force=force, today=today):
         print(f"prometheus: warning: {warning}", file=sys.stderr)
     run = ensure_run(cli.engine(), as_of, region, data_ready=data_ready, actor=cli.actor)
     _say(run)

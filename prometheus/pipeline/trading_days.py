@@ -3,8 +3,8 @@
 A run for a day the region's exchange does not trade (a holiday, a weekend) is almost
 always a mistake (a cron job computing "today", a typo), and it would sit in
 WAITING_FOR_DATA forever; so it needs ``--force``. Where the calendar cannot tell (a
-region with no exchange mapping, a date outside the library's range) the operator owns
-the schedule and the run is allowed.
+region with no exchange mapping, a date outside the range the calendar vouches for as
+seen from ``today``) the operator owns the schedule and the run is allowed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from prometheus.errors import NotATradingDay
 
 
 def require_trading_day(
-    calendar: TradingCalendar, day: date, region: str, *, force: bool
+    calendar: TradingCalendar, day: date, region: str, *, force: bool, today: date
 ) -> str | None:
     """None when ``day`` is a session of ``region`` or the region has no calendar; a
     warning to show when the calendar cannot tell or ``force`` overrides it.
@@ -27,7 +27,7 @@ def require_trading_day(
         exchange = calendar.exchange(region)
     except UnknownRegion:
         return None
-    first, last = calendar.bounds(region)
+    first, last = calendar.bounds(region, today)
     if not first <= day <= last:
         return (
             f"{day.isoformat()} is outside the {exchange} calendar "

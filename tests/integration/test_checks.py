@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, text
@@ -317,6 +318,20 @@ def test_late_data_is_measured_from_the_configured_exchange(engine: Engine) -> N
         datetime(2026, 11, 24, 16, 30, tzinfo=UTC),
         timedelta(hours=4, minutes=1),
     )
+
+
+def test_late_data_is_reported_years_after_the_calendar_was_first_used(engine: Engine) -> None:
+    """A reactor (and its check) outlives the calendar window it loaded at start: a run
+    three years on is still measured against its session's close."""
+    CAL.is_session("US", TUESDAY)  # the window a long-running process loaded first
+    day = date(datetime.now(UTC).year + 3, 11, 8)
+    day += timedelta(days=(1 - day.weekday()) % 7)  # the 2nd Tuesday of November: trades
+    close = datetime.combine(day, time(16), tzinfo=ZoneInfo("America/New_York"))
+    require(engine, "US", "prices")
+    run_ = get_or_create_run(engine, day, "US")
+    (late,) = check(engine, now=close + timedelta(hours=5)).problems
+    assert isinstance(late, DataLate)
+    assert (late.run_id, late.close, late.late_by) == (run_.run_id, close, timedelta(hours=5))
 
 
 def test_a_run_on_a_day_without_a_session_has_no_close_to_be_late_after(engine: Engine) -> None:

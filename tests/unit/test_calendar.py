@@ -1,12 +1,12 @@
 """Trading-calendar facts checked against exchange_calendars (no database needed).
 
-Dates are in late 2026, inside the library's default window (about 20 years back
-to 1 year ahead of the day the calendar is built), so these hold until ~2046.
+Most dates are in late 2026; the calendar answers for any date (it loads the window the
+date needs), so these hold whenever they run.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -133,3 +133,38 @@ def test_custom_region_map() -> None:
     assert cal.exchange("ch") == "XSWX"
     with pytest.raises(UnknownRegion):
         cal.exchange("US")
+
+
+def _thanksgiving(year: int) -> date:
+    """The fourth Thursday of November: an NYSE holiday, and the next day a half day."""
+    first = date(year, 11, 1)
+    return first + timedelta(days=(3 - first.weekday()) % 7 + 21)
+
+
+def test_the_window_moves_with_the_dates_asked_for(cal: TradingCalendar) -> None:
+    """A process that has loaded today's calendar still knows, years later, which days
+    trade: what the library loaded first (to about a year from now) is not the end."""
+    today = datetime.now(UTC).date()
+    assert cal.is_session("US", date(2026, 11, 24))  # loaded the first window
+    year = today.year + 3  # well past the first window's end
+    holiday = _thanksgiving(year)
+    half_day = cal.session("US", holiday + timedelta(days=1))
+    assert not cal.is_session("US", holiday)
+    assert half_day is not None and half_day.half_day
+    assert cal.is_session("US", holiday - timedelta(days=3))  # the Monday before
+
+    # What a reactor asks every sweep: the sessions that closed lately, years from now.
+    now = datetime.combine(holiday + timedelta(days=4), time(12), tzinfo=UTC)  # Monday noon
+    closed = [s.date for s in cal.closed_sessions("US", now, lookback=timedelta(days=7))]
+    assert closed == [
+        holiday - timedelta(days=3),
+        holiday - timedelta(days=2),
+        holiday - timedelta(days=1),
+        holiday + timedelta(days=1),
+    ]
+
+
+def test_a_date_beyond_what_the_library_can_build_has_no_sessions(cal: TradingCalendar) -> None:
+    assert cal.sessions("US", date(9998, 1, 1), date(9999, 12, 31)) == []
+    assert cal.session("US", date(9999, 1, 4)) is None
+    assert cal.is_session("US", date(2026, 11, 24))  # and the calendar still works
