@@ -18,7 +18,9 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 import structlog
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, TextClause
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -27,7 +29,7 @@ from prometheus.config import Settings
 from prometheus.db.driver import driver_connection, driver_sql
 from prometheus.db.queries import query
 from prometheus.db.sqlstate import mapped_errors
-from prometheus.errors import IllegalTransition
+from prometheus.errors import IllegalTransition, PrometheusError
 from prometheus.logs import get_logger
 from prometheus.pipeline.context import TaskContext
 from prometheus.pipeline.deadlines import WATCHDOG, Deadline, PhaseTimeout
@@ -42,6 +44,11 @@ SAVEPOINT = b"SAVEPOINT phase_task"
 RELEASE = b"RELEASE SAVEPOINT phase_task"
 ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT phase_task"
 TERMINATE_GRACE_S = 2.0  # after the deadline, how long a cancelled task has to give up
+
+
+class SwallowedDatabaseError(PrometheusError):
+    """The task caught a database error and returned normally: its transaction is aborted,
+    so nothing it did can commit, and the attempt failed."""
 
 
 def write_phase(
@@ -146,6 +153,7 @@ def _run_phase(
                     task(ctx)
                 finally:
                     dl.check()
+            _require_usable(driver)
         except Exception as exc:
             driver.execute(ROLLBACK_TO)
             return _record_failure(conn, run, exc, settings=settings, actor=actor)
@@ -261,6 +269,21 @@ class _LatePhase:
             timeout_s=deadline.timeout_s,
         )
         _record_apart(self._db, self._run, timeout, settings=self._settings, actor=self._actor)
+
+
+def _require_usable(driver: psycopg.Connection[Any]) -> None:
+    """Fail the attempt, with the error the task swallowed, if it left the transaction
+    aborted: RELEASE would fail outside the savepoint and lose the run's lock, and the
+    attempt would be recorded as "transaction is aborted" instead of what went wrong."""
+    if driver.info.transaction_status is not TransactionStatus.INERROR:
+        return
+    # libpq keeps the last error's text until the next statement: the swallowed one, unless
+    # the task sent more into the aborted transaction (then it says so).
+    message = driver.pgconn.error_message.decode(errors="replace").strip()
+    swallowed = message.removeprefix("ERROR:").strip().splitlines()[0] if message else "unknown"
+    raise SwallowedDatabaseError(
+        f"the task caught a database error and carried on in the aborted transaction: {swallowed}"
+    )
 
 
 def _connection_lost(exc: SQLAlchemyError) -> bool:

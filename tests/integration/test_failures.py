@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from prometheus.config import Settings, libpq_url
@@ -71,6 +71,31 @@ def test_a_failure_at_commit_is_counted_and_backs_off(engine: Engine, plugin: Se
     assert after.last_error is not None and "ForeignKeyViolation" in after.last_error
     assert advance_run(engine, run, settings=slow, actor="t").outcome is Outcome.BACKING_OFF
     assert len(failed_attempts(engine, run.run_id)) == 1
+
+
+def test_a_swallowed_database_error_fails_the_attempt_with_that_error_under_the_lock(
+    engine: Engine, plugin: Settings
+) -> None:
+    """The task catches the error of a failed statement and returns normally. Its writes
+    roll back, and the attempt is counted once, in the phase's own transaction, with the
+    error the task swallowed (not "current transaction is aborted" from a write-up apart)."""
+    run = ready(engine, "SWALLOWS")
+    step = advance_run(engine, run, settings=plugin, actor="t")
+    expected = (
+        "SwallowedDatabaseError: the task caught a database error and carried on in the "
+        "aborted transaction: division by zero"
+    )
+    assert (step.outcome, step.error) == (Outcome.RETRY_SCHEDULED, expected)
+    after = get_run(engine, run.run_id)
+    assert after is not None
+    assert (after.phase, after.attempts, after.last_error) == (Phase.DATA_READY, 1, expected)
+    (attempt,) = failed_attempts(engine, run.run_id)
+    assert attempt["error"] == expected
+    with engine.connect() as conn:
+        partial = conn.execute(
+            text("SELECT count(*) FROM signal_scores WHERE run_id = :r"), {"r": run.run_id}
+        ).scalar_one()
+    assert partial == 0
 
 
 def test_an_error_text_with_a_nul_byte_is_still_recorded(engine: Engine, plugin: Settings) -> None:

@@ -14,6 +14,8 @@ chosen by data in the database, the run's region, rather than by global state:
 - ``FAILS_AT_COMMIT``: writes a row that breaks a deferred constraint: the failure comes at
   commit, outside the task's savepoint;
 - ``NUL``: raises an error whose text holds a NUL byte (which PostgreSQL text cannot);
+- ``SWALLOWS``: writes a partial row, then catches the error of a failing statement and
+  returns normally, leaving its transaction aborted;
 - any other region: the normal work, fixed signal scores for ``PLUGIN_INSTRUMENTS``.
 
 Only ``signals`` is defined: ``universes`` and ``books`` fall back to the reference tasks,
@@ -25,6 +27,7 @@ from __future__ import annotations
 import time
 
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from prometheus.pipeline.context import TaskContext
 
@@ -65,6 +68,13 @@ def signals(ctx: TaskContext) -> None:
     if ctx.region == "FAILS_AT_COMMIT":
         for statement in _DEFERRED_VIOLATION:
             ctx.conn.execute(text(statement))
+    if ctx.region == "SWALLOWS":
+        _write(ctx, {PARTIAL_INSTRUMENT: 1.0})
+        try:
+            ctx.conn.execute(text("SELECT 1 / 0"))
+        except SQLAlchemyError:
+            ctx.log.info("swallowed")  # the mistake under test: carry on as if nothing failed
+        return
     if ctx.region in ("RAISES", "SLEEPS") or (ctx.region == "FLAKY" and ctx.attempt == 1):
         _write(ctx, {PARTIAL_INSTRUMENT: 1.0})
         if ctx.region == "SLEEPS":
