@@ -13,9 +13,12 @@ connection, in the same transaction.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import traceback
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -109,13 +112,10 @@ def claim_and_step(
                 return Step(Outcome.WAITING, claimed)
             if not row["due"]:
                 return Step(Outcome.BACKING_OFF, claimed)
-            with structlog.contextvars.bound_contextvars(
-                run_id=claimed.run_id,
-                as_of_date=claimed.as_of_date.isoformat(),
-                region=claimed.region,
-                phase=str(claimed.phase),
-            ):
-                return _run_phase(db, conn, claimed, settings=settings, actor=actor, notify=notify)
+            with about(claimed):
+                step, news = _run_phase(
+                    db, conn, claimed, settings=settings, actor=actor, notify=notify
+                )
     except SQLAlchemyError as exc:
         if claimed is None or claimed.phase not in WORKABLE or _connection_lost(exc):
             raise  # nothing claimed, or an outage: not the task's failure to count
@@ -123,11 +123,37 @@ def claim_and_step(
         # task ended the transaction itself): its transaction is gone, so count the
         # attempt in one of its own, or the run would be claimed again and again.
         return _record_apart(db, claimed, exc, settings=settings, actor=actor)
+    with about(claimed):
+        news.tell()
+    return step
+
+
+def about(run: Run) -> AbstractContextManager[object]:
+    """Every log line about a run carries its run_id, as_of_date, region and phase."""
+    return structlog.contextvars.bound_contextvars(
+        run_id=run.run_id,
+        as_of_date=run.as_of_date.isoformat(),
+        region=run.region,
+        phase=str(run.phase),
+    )
+
+
+@dataclass(frozen=True)
+class _News:
+    """A log line about a write, held until the write has committed: a line that says a
+    phase completed or a run failed is only ever written once that is true."""
+
+    level: int
+    event: str
+    fields: Mapping[str, Any]
+
+    def tell(self) -> None:
+        log.log(self.level, self.event, **self.fields)
 
 
 def _run_phase(
     db: Engine, conn: Connection, run: Run, *, settings: Settings, actor: str, notify: bool
-) -> Step:
+) -> tuple[Step, _News]:
     task = phase_tasks(settings.phase_tasks)[run.phase]
     attempt = run.attempts + 1
     ctx = TaskContext(
@@ -168,13 +194,15 @@ def _run_phase(
         force=False,
         notify=notify or NEXT[run.phase] in TERMINAL,  # COMPLETED is always announced
     )
-    log.info("phase.completed", duration_s=duration_s, to_phase=str(after.phase))
-    return Step(Outcome.ADVANCED, after, phase=run.phase)
+    news = _News(
+        logging.INFO, "phase.completed", {"duration_s": duration_s, "to_phase": str(after.phase)}
+    )
+    return Step(Outcome.ADVANCED, after, phase=run.phase), news
 
 
 def _record_failure(
     conn: Connection, run: Run, exc: Exception, *, settings: Settings, actor: str
-) -> Step:
+) -> tuple[Step, _News]:
     attempts = run.attempts + 1
     error = _describe(exc)
     last = attempts >= settings.max_attempts
@@ -194,9 +222,13 @@ def _record_failure(
         },
     )
     if not last:
-        log.warning("phase.failed", attempt=attempts, error=error, retry_in_s=detail["retry_in_s"])
         after = Run.from_row(conn.execute(query("get_run"), {"run_id": run.run_id}).one())
-        return Step(Outcome.RETRY_SCHEDULED, after, error, run.phase)
+        news = _News(
+            logging.WARNING,
+            "phase.failed",
+            {"attempt": attempts, "error": error, "retry_in_s": detail["retry_in_s"]},
+        )
+        return Step(Outcome.RETRY_SCHEDULED, after, error, run.phase), news
     failed = write_phase(
         conn,
         run,
@@ -206,8 +238,8 @@ def _record_failure(
         force=False,
         notify=True,
     )
-    log.error("run.failed", attempt=attempts, error=error)
-    return Step(Outcome.FAILED, failed, error, run.phase)
+    news = _News(logging.ERROR, "run.failed", {"attempt": attempts, "error": error})
+    return Step(Outcome.FAILED, failed, error, run.phase), news
 
 
 def _record_apart(db: Engine, run: Run, exc: Exception, *, settings: Settings, actor: str) -> Step:
@@ -218,13 +250,10 @@ def _record_apart(db: Engine, run: Run, exc: Exception, *, settings: Settings, a
         fresh = Run.from_row(row) if row is not None else None
         if fresh is None or fresh.phase is not run.phase or fresh.attempts != run.attempts:
             return Step(Outcome.BUSY, fresh)
-        with structlog.contextvars.bound_contextvars(
-            run_id=run.run_id,
-            as_of_date=run.as_of_date.isoformat(),
-            region=run.region,
-            phase=str(run.phase),
-        ):
-            return _record_failure(conn, fresh, exc, settings=settings, actor=actor)
+        step, news = _record_failure(conn, fresh, exc, settings=settings, actor=actor)
+    with about(run):
+        news.tell()
+    return step
 
 
 class _LatePhase:

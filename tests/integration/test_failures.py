@@ -11,8 +11,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
+from structlog.testing import capture_logs
 
 from prometheus.config import Settings, libpq_url
 from prometheus.pipeline.phases import Phase
@@ -139,6 +141,48 @@ def test_a_task_stuck_outside_the_database_is_timed_out_and_its_run_freed(
     assert after is not None and after.attempts == 1  # counted once, not again on return
     assert len(failed_attempts(engine, run.run_id)) == 1
     assert outcome and outcome[0] is not Outcome.ADVANCED
+
+
+def refuse_at_commit(raw: psycopg.Connection[Any], phase: Phase) -> None:
+    """A deferred constraint that refuses a move to ``phase`` at COMMIT, as an outage
+    between the write and the commit would lose it."""
+    raw.execute(
+        "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN RAISE EXCEPTION 'refused at commit: %', NEW.phase; END $$"
+    )
+    raw.execute(
+        sql.SQL(
+            "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER UPDATE ON engine_runs"
+            " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+            " WHEN (NEW.phase = {}) EXECUTE FUNCTION refuse_at_commit()"
+        ).format(sql.Literal(str(phase)))
+    )
+
+
+def test_a_completion_whose_commit_fails_is_not_logged(
+    engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
+) -> None:
+    refuse_at_commit(raw, Phase.SIGNALS_DONE)
+    run = ready(engine, "US")
+    with capture_logs() as logs:
+        step = advance_run(engine, run, settings=plugin, actor="t")
+    assert step.outcome is Outcome.RETRY_SCHEDULED  # counted apart, as a commit failure
+    events = [line["event"] for line in logs]
+    assert "phase.completed" not in events, events
+    assert "phase.failed" in events
+
+
+def test_a_run_failure_whose_commit_fails_is_not_logged(
+    engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
+) -> None:
+    refuse_at_commit(raw, Phase.FAILED)
+    run = ready(engine, "RAISES")
+    with capture_logs() as logs, pytest.raises(SQLAlchemyError, match="refused at commit"):
+        advance_run(engine, run, settings=replace(plugin, max_attempts=1), actor="t")
+    events = [line["event"] for line in logs]
+    assert "run.failed" not in events, events
+    after = get_run(engine, run.run_id)
+    assert after is not None and after.phase is Phase.DATA_READY
 
 
 def test_the_audit_trail_is_append_only(engine: Engine, raw: psycopg.Connection[Any]) -> None:
