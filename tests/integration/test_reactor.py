@@ -176,6 +176,7 @@ def test_the_start_up_sweep_finds_a_run_made_ready_while_no_reactor_ran(
 
 # -- 3. garbage on the channels -------------------------------------------------------------
 
+#: Near NOTIFY's limit (8,000 bytes): size alone must not make a payload malformed.
 PAD = "x" * 7_850
 MALFORMED = {
     Channel.ENGINE_RUNS: [
@@ -186,21 +187,30 @@ MALFORMED = {
         '{"run_id": -5, "phase": "DATA_READY"}',
         '{"phase": "DATA_READY"}',
         '{"run_id": 5}',
-        json.dumps({"run_id": 1, "phase": "DATA_READY", "pad": PAD}),
+        PAD,
     ],
     Channel.INGESTION: [
         "not json",
         "[]",
-        '{"as_of_date": "2026-02-30", "region": "US", "dataset": "prices"}',
-        '{"as_of_date": 20261124, "region": "US", "dataset": "prices"}',
+        '{"as_of_date": "2026-02-30", "region": "US", "dataset": "prices", "dataset_count": 1}',
+        '{"as_of_date": 20261124, "region": "US", "dataset": "prices", "dataset_count": 1}',
         '{"region": "US"}',
-        '{"as_of_date": "2026-11-24", "region": "", "dataset": "prices"}',
-        json.dumps({"as_of_date": "2026-11-24", "region": "US", "dataset": "p", "pad": PAD}),
+        '{"as_of_date": "2026-11-24", "region": "", "dataset": "prices", "dataset_count": 1}',
+        '{"as_of_date": "2026-11-24", "region": "US", "dataset": "prices", "dataset_count": 0}',
+        json.dumps({"as_of_date": "2026-11-24", "region": "US", "dataset": PAD}),
     ],
 }
 WELL_FORMED_BUT_UNKNOWN = {
-    Channel.ENGINE_RUNS: ['{"run_id": 999999, "phase": "DATA_READY"}'],
-    Channel.INGESTION: ['{"as_of_date": "2026-11-24", "region": "ZZ", "dataset": "prices"}'],
+    Channel.ENGINE_RUNS: [
+        '{"run_id": 999999, "phase": "DATA_READY"}',
+        json.dumps({"run_id": 999998, "phase": "DATA_READY", "pad": PAD}),
+    ],
+    Channel.INGESTION: [
+        '{"as_of_date": "2026-11-24", "region": "ZZ", "dataset": "prices", "dataset_count": 1}',
+        json.dumps(
+            {"as_of_date": "2026-11-24", "region": "Z" + PAD, "dataset": "p", "dataset_count": 9}
+        ),
+    ],
 }
 
 
@@ -212,7 +222,8 @@ def test_malformed_payloads_on_both_channels_are_counted_and_ignored(
 ) -> None:
     running = reactors.start(reactor_settings)
     running.wait_ready()
-    assert all(len(p.encode()) > 7_800 for p in (MALFORMED[c][-1] for c in Channel))
+    large = [p[-1] for c in Channel for p in (MALFORMED[c], WELL_FORMED_BUT_UNKNOWN[c])]
+    assert all(7_800 < len(p.encode()) < 8_000 for p in large)
 
     for channel in Channel:
         for payload in MALFORMED[channel] + WELL_FORMED_BUT_UNKNOWN[channel]:

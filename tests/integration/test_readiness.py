@@ -346,7 +346,7 @@ def test_one_statement_completing_50_pairs_sends_50_notifications(
     assert {(p["as_of_date"], p["region"]) for p in payloads} == {
         (day.isoformat(), r) for day in days for r in ("US", "EU")
     }
-    assert all(p["datasets"] == sorted(REQUIRED) for p in payloads)
+    assert all((p["dataset"], p["dataset_count"]) == (REQUIRED[0], 2) for p in payloads)
     with engine.connect() as conn:
         ready = conn.execute(
             text("SELECT count(*) FROM engine_runs WHERE phase = 'DATA_READY'")
