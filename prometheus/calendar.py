@@ -62,7 +62,10 @@ class UnknownRegion(InputError, ValueError):
     """
 
     def __init__(self, region: str, known: tuple[str, ...]) -> None:
-        super().__init__(f"unknown region {region!r}; known regions: {', '.join(known)}")
+        super().__init__(
+            f"unknown region {region!r}; known regions: {', '.join(known)}"
+            " (PROMETHEUS_REGION_EXCHANGES maps regions to exchanges)"
+        )
         self.region = region
 
 

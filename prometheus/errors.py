@@ -40,7 +40,8 @@ class CheckFailed(PrometheusError):
 
 
 class NotATradingDay(InputError):
-    """The region's exchange does not trade that day; creating a run needs ``--force``."""
+    """The region's exchange does not trade that day, or its calendar cannot tell (a date
+    outside the calendar's range): a run or prices for it need ``--force``."""
 
 
 def first_line(exc: BaseException) -> str:

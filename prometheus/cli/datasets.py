@@ -14,13 +14,12 @@ from sqlalchemy import Engine
 
 from prometheus.cli.context import state
 from prometheus.cli.ingest import dataset_param
-from prometheus.cli.params import region_param
+from prometheus.cli.params import Region, RegionFilter
 from prometheus.cli.render import Format, FormatOption, as_record, render
 from prometheus.ingestion import drop_datasets, region_datasets, require_datasets
 
 app = typer.Typer(help="Datasets each region requires (region_datasets).", no_args_is_help=True)
 
-Region = Annotated[str, typer.Option("--region", parser=region_param, help="e.g. US")]
 Datasets = Annotated[
     list[str], typer.Argument(parser=dataset_param, help="Dataset names.", show_default=False)
 ]
@@ -48,9 +47,7 @@ def drop(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
 @app.command("list")
 def list_command(
     ctx: typer.Context,
-    region: Annotated[
-        str | None, typer.Option("--region", parser=region_param, help="Only this region.")
-    ] = None,
+    region: RegionFilter = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Every region's required datasets."""

@@ -8,18 +8,20 @@ written with the prices is what moves a run to DATA_READY.
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import state
-from prometheus.cli.params import date_param, region_param
+from prometheus.cli.params import AsOf, DateFilter, Region, RegionFilter
 from prometheus.cli.render import Format, FormatOption, as_record, render
 from prometheus.errors import InputError
 from prometheus.ingestion import (
     PRICES_DATASET,
+    check_prices_target,
     dataset_states,
     load_instruments,
     load_prices,
@@ -51,8 +53,6 @@ def dataset_param(text: str) -> str:
         raise typer.BadParameter(str(exc)) from None
 
 
-AsOf = Annotated[date, typer.Option("--as-of", parser=date_param, help="YYYY-MM-DD")]
-Region = Annotated[str, typer.Option("--region", parser=region_param, help="e.g. US")]
 CsvFile = Annotated[Path, typer.Argument(help="The CSV file.", show_default=False)]
 
 
@@ -68,10 +68,30 @@ def prices(
     partial: Annotated[
         bool, typer.Option("--partial", help="Load the rows but leave the batch RUNNING.")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Load a day the exchange does not trade, outside its calendar, or a dataset "
+            "the region does not require.",
+        ),
+    ] = False,
 ) -> None:
-    """Load FILE (instrument_id,open,high,low,close,volume) as the prices of one date."""
+    """Load FILE (instrument_id,open,high,low,close,volume) as the prices of one date.
+
+    Refused (exit 2, nothing written) unless --force: a day the region's exchange does
+    not trade or outside its calendar, and a dataset the region does not require.
+    """
     rows = read_prices_csv(file)  # a missing or malformed file fails before the database
-    engine = state(ctx).engine()
+    cli = state(ctx)
+    engine = cli.engine()
+    calendar = TradingCalendar(cli.settings.region_exchanges)
+    today = datetime.now(UTC).date()
+    warnings = check_prices_target(
+        engine, calendar, dataset=dataset, as_of_date=as_of, region=region, force=force, today=today
+    )
+    for warning in warnings:
+        print(f"prometheus: warning: {warning}", file=sys.stderr)
     record = load_prices(
         engine, rows, as_of_date=as_of, region=region, dataset=dataset, partial=partial
     )
@@ -95,12 +115,8 @@ def instruments(ctx: typer.Context, file: CsvFile, region: Region) -> None:
 @app.command()
 def status(
     ctx: typer.Context,
-    as_of: Annotated[
-        date | None, typer.Option("--as-of", parser=date_param, help="Only this date.")
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option("--region", parser=region_param, help="Only this region.")
-    ] = None,
+    as_of: DateFilter = None,
+    region: RegionFilter = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 100,
     fmt: FormatOption = Format.TABLE,
 ) -> None:

@@ -30,7 +30,7 @@ from prometheus.checks import (
     stuck_limits,
 )
 from prometheus.cli.context import state
-from prometheus.cli.params import date_param, duration_param, region_param
+from prometheus.cli.params import Region, date_param, duration_param
 from prometheus.cli.render import Format, FormatOption, render
 from prometheus.errors import CheckFailed, InputError
 
@@ -192,7 +192,7 @@ SESSION_COLUMNS = ["date", "open", "close", "half_day"]
 @app.command("calendar")
 def calendar_command(
     ctx: typer.Context,
-    region: Annotated[str, typer.Option("--region", parser=region_param, help="e.g. US")],
+    region: Region,
     start: Annotated[
         date | None,
         typer.Option("--from", parser=date_param, help="First day (default: month start)."),

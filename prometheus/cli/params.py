@@ -1,15 +1,23 @@
-"""Parsers for what operators type: dates, regions, phases, durations.
+"""What operators type: dates, regions, phases, durations, and the options every command
+shares (``--as-of``, ``--region``).
 
-Each raises ``typer.BadParameter``, which the CLI reports as bad usage (exit 2).
+Parsers raise ``typer.BadParameter``, which the CLI reports as bad usage (exit 2). A
+region is checked twice: its shape when parsed, then, once the settings are known, that
+it maps to an exchange (SPEC section 3: an unknown region is bad input everywhere, a
+filter included). Use ``AsOf``, ``Region`` and ``RegionFilter`` for new commands, so
+they get the same checks.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from typing import Annotated
 
 import typer
 
+from prometheus.calendar import TradingCalendar
+from prometheus.cli.context import state
 from prometheus.durations import parse_duration
 from prometheus.errors import InputError
 from prometheus.pipeline.phases import Phase, parse_phase
@@ -35,6 +43,18 @@ def region_param(text: str) -> str:
     return region
 
 
+def known_region(ctx: typer.Context, region: str | None) -> str | None:
+    """The region, if it maps to an exchange in this process's settings (the region map
+    only: the calendar library is not loaded for this)."""
+    if region is None or ctx.resilient_parsing:
+        return region
+    try:
+        TradingCalendar(state(ctx).settings.region_exchanges).exchange(region)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return region
+
+
 def phase_param(text: str) -> Phase:
     try:
         return parse_phase(text)
@@ -56,3 +76,16 @@ def log_level_param(text: str) -> str:
             f"invalid log level {text!r}: expected one of {', '.join(LOG_LEVELS)}"
         )
     return level
+
+
+AsOf = Annotated[date, typer.Option("--as-of", parser=date_param, help="YYYY-MM-DD")]
+Region = Annotated[
+    str, typer.Option("--region", parser=region_param, callback=known_region, help="e.g. US")
+]
+RegionFilter = Annotated[
+    str | None,
+    typer.Option("--region", parser=region_param, callback=known_region, help="Only this region."),
+]
+DateFilter = Annotated[
+    date | None, typer.Option("--as-of", parser=date_param, help="Only this date.")
+]

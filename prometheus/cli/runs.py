@@ -10,7 +10,7 @@ import typer
 
 from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import state
-from prometheus.cli.params import date_param, phase_param, region_param
+from prometheus.cli.params import AsOf, Region, RegionFilter, phase_param
 from prometheus.cli.render import Format, FormatOption, as_record, render
 from prometheus.errors import PrometheusError, RunNotFound
 from prometheus.pipeline import overrides
@@ -30,11 +30,8 @@ from prometheus.pipeline.trading_days import require_trading_day
 
 app = typer.Typer(help="Inspect and move engine runs.", no_args_is_help=True)
 
-AsOf = Annotated[date, typer.Option("--as-of", parser=date_param, help="YYYY-MM-DD")]
-Region = Annotated[str, typer.Option("--region", parser=region_param, help="e.g. US")]
 Reason = Annotated[str, typer.Option("--reason", help="Why (written to the audit trail).")]
 PhaseFilter = Annotated[Phase | None, typer.Option(parser=phase_param, help="Only this phase.")]
-RegionFilter = Annotated[str | None, typer.Option(parser=region_param, help="Only this region.")]
 
 RUN_COLUMNS = [
     "run_id",
@@ -57,17 +54,25 @@ def ensure(
     region: Region,
     data_ready: Annotated[bool, typer.Option("--data-ready", help="Declare the data in.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Allow a day the region's exchange does not trade.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Allow a day the region's exchange does not trade, or outside its calendar.",
+        ),
     ] = False,
 ) -> None:
     """Create the run if missing (safe to repeat); --data-ready moves it to DATA_READY.
 
-    A holiday or weekend of the region's exchange is refused (exit 2) unless --force.
+    A holiday or weekend of the region's exchange, or a date outside its calendar, is
+    refused (exit 2) unless --force.
     """
     cli = state(ctx)
     calendar = TradingCalendar(cli.settings.region_exchanges)
     today = datetime.now(UTC).date()
-    if warning := require_trading_day(calendar, as_of, region, force=force, today=today):
+    doing = "ensure the run"
+    if warning := require_trading_day(
+        calendar, as_of, region, force=force, today=today, doing=doing
+    ):
         print(f"prometheus: warning: {warning}", file=sys.stderr)
     run = ensure_run(cli.engine(), as_of, region, data_ready=data_ready, actor=cli.actor)
     _say(run)
@@ -98,12 +103,8 @@ def advance_all_command(ctx: typer.Context) -> None:
 @app.command("list")
 def list_command(
     ctx: typer.Context,
-    phase: Annotated[
-        Phase | None, typer.Option(parser=phase_param, help="Only this phase.")
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option(parser=region_param, help="Only this region.")
-    ] = None,
+    phase: PhaseFilter = None,
+    region: RegionFilter = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """List runs, oldest first."""

@@ -9,6 +9,8 @@ The public API is re-exported here:
 
 - ``ingestion_batch(engine, dataset, as_of_date, region, partial=False)``: the context
   manager a job runs in (RUNNING, then COMPLETE, or FAILED on an exception);
+- ``check_prices_target``: what ``ingest prices`` refuses (a closed day, a dataset the
+  region does not require) before anything is written;
 - ``copy_prices(conn, as_of_date, rows)``, ``load_prices``, ``load_instruments``,
   ``read_prices_csv``, ``read_instruments_csv``: the ``ingest`` commands' steps;
 - ``mark_batches``: many batch rows in one statement (backfills);
@@ -43,6 +45,7 @@ from prometheus.ingestion.datasets import (
 )
 from prometheus.ingestion.loads import (
     PRICES_DATASET,
+    check_prices_target,
     copy_prices,
     load_instruments,
     load_prices,
@@ -62,6 +65,7 @@ __all__ = [
     "PriceRow",
     "Problem",
     "RegionDataset",
+    "check_prices_target",
     "copy_prices",
     "dataset_states",
     "drop_datasets",

@@ -17,7 +17,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Connection, Engine
 
+from prometheus.calendar import TradingCalendar
 from prometheus.db.queries import query
+from prometheus.errors import InputError
 from prometheus.ingestion.batches import BatchRecord, ingestion_batch
 from prometheus.ingestion.csvfiles import (
     CsvRows,
@@ -25,11 +27,49 @@ from prometheus.ingestion.csvfiles import (
     PriceRow,
     Problem,
 )
+from prometheus.ingestion.datasets import region_datasets
 from prometheus.logs import get_logger
+from prometheus.pipeline.trading_days import require_trading_day
 
 log = get_logger(__name__)
 
 PRICES_DATASET = "prices"
+
+
+def check_prices_target(
+    engine: Engine,
+    calendar: TradingCalendar,
+    *,
+    dataset: str,
+    as_of_date: date,
+    region: str,
+    force: bool,
+    today: date,
+) -> list[str]:
+    """What ``ingest prices`` must pass before it writes anything; returns the warnings
+    that ``force`` turned refusals into. ``today`` places the calendar's range.
+
+    Refused (InputError): a region with no exchange (always); unless ``force``, a date
+    that is not a session of the region's exchange or is outside its calendar, and a
+    dataset the region does not require. Such a batch makes no run ready, and its rows
+    replace the region's prices for that date all the same.
+    """
+    warnings = [
+        require_trading_day(calendar, as_of_date, region, force=force, today=today, doing="load it")
+    ]
+    required = [r.dataset for r in region_datasets(engine, region)]
+    if dataset not in required:
+        problem = (
+            f"{region} does not require dataset {dataset!r} (it requires: "
+            f"{', '.join(required) or 'nothing'}), so its batch would make no run ready"
+        )
+        if not force:
+            raise InputError(
+                f"{problem}; declare it with `prometheus datasets require --region {region} "
+                f"{dataset}`, or pass --force to load it anyway"
+            )
+        warnings.append(f"{problem}; going ahead (--force)")
+    return [w for w in warnings if w]
 
 
 def load_prices(

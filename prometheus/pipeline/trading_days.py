@@ -1,41 +1,42 @@
-"""Whether a run may be created by hand for a date: the rule behind ``runs ensure --force``.
+"""Whether work may be asked for by hand on a date: the rule behind ``--force``.
 
-A run for a day the region's exchange does not trade (a holiday, a weekend) is almost
-always a mistake (a cron job computing "today", a typo), and it would sit in
-WAITING_FOR_DATA forever; so it needs ``--force``. Where the calendar cannot tell (a
-region with no exchange mapping, a date outside the range the calendar vouches for as
-seen from ``today``) the operator owns the schedule and the run is allowed.
+A run (or a day's prices) for a day the region's exchange does not trade (a holiday, a
+weekend) is almost always a mistake: a cron job computing "today", a typo. So is a date
+the calendar cannot vouch for, outside the range it vouches for as seen from ``today``
+(a year typo, a date decades back): such a run would sit in WAITING_FOR_DATA forever,
+and prices loaded for it feed nothing. Both need ``--force``. A region that maps to no
+exchange is refused outright: no flag makes it known (SPEC section 3).
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from prometheus.calendar import TradingCalendar, UnknownRegion
+from prometheus.calendar import TradingCalendar
 from prometheus.errors import NotATradingDay
 
 
 def require_trading_day(
-    calendar: TradingCalendar, day: date, region: str, *, force: bool, today: date
+    calendar: TradingCalendar, day: date, region: str, *, force: bool, today: date, doing: str
 ) -> str | None:
-    """None when ``day`` is a session of ``region`` or the region has no calendar; a
-    warning to show when the calendar cannot tell or ``force`` overrides it.
+    """None when ``day`` is a session of ``region``'s exchange; a warning to show when
+    ``force`` overrides a refusal. ``doing`` names what is asked ("ensure the run").
 
-    Raises NotATradingDay when ``day`` is not a session and ``force`` is False.
+    Raises UnknownRegion for a region with no exchange (whatever ``force`` says), and
+    NotATradingDay when ``day`` is not a session or is outside the calendar's range and
+    ``force`` is False.
     """
-    try:
-        exchange = calendar.exchange(region)
-    except UnknownRegion:
-        return None
+    exchange = calendar.exchange(region)
     first, last = calendar.bounds(region, today)
     if not first <= day <= last:
-        return (
+        problem = (
             f"{day.isoformat()} is outside the {exchange} calendar "
-            f"({first.isoformat()}..{last.isoformat()}): cannot tell whether {region} trades"
+            f"({first.isoformat()}..{last.isoformat()}), so nothing says {region} trades then"
         )
-    if calendar.is_session(region, day):
+    elif calendar.is_session(region, day):
         return None
-    closed = f"{day.isoformat()} ({day:%A}) is not a trading day for {region} ({exchange})"
+    else:
+        problem = f"{day.isoformat()} ({day:%A}) is not a trading day for {region} ({exchange})"
     if not force:
-        raise NotATradingDay(f"{closed}; pass --force to ensure the run anyway")
-    return f"{closed}; ensuring the run anyway (--force)"
+        raise NotATradingDay(f"{problem}; pass --force to {doing} anyway")
+    return f"{problem}; going ahead (--force)"

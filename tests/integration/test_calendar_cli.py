@@ -133,7 +133,10 @@ def test_regions_map_to_exchanges_in_configuration(
     assert len(rows) == 5  # Hong Kong trades through US Thanksgiving
     code, _, err = cli(capsys, "calendar", "--region", "EU")
     assert code == 2
-    assert err == "prometheus: error: unknown region 'EU'; known regions: HK, US\n"
+    assert err == (
+        "prometheus: error: Invalid value for '--region': unknown region 'EU'; known regions:"
+        " HK, US (PROMETHEUS_REGION_EXCHANGES maps regions to exchanges)\n"
+    )
 
 
 def test_a_mistyped_exchange_in_configuration_is_one_line(
@@ -178,7 +181,7 @@ def test_force_creates_the_run_with_a_warning(
     assert code == 0
     first, second = err.splitlines()
     assert first.startswith(f"prometheus: warning: {day} (")
-    assert first.endswith("is not a trading day for US (XNYS); ensuring the run anyway (--force)")
+    assert first.endswith("is not a trading day for US (XNYS); going ahead (--force)")
     assert second.endswith(f"{day} US: WAITING_FOR_DATA")
     assert [(r.as_of_date.isoformat(), r.phase) for r in list_runs(engine)] == [
         (day, Phase.WAITING_FOR_DATA)
@@ -196,13 +199,14 @@ def test_a_half_day_is_a_trading_day(
     ]
 
 
-def test_a_region_without_a_calendar_is_allowed_any_day(
-    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["plain", "forced"])
+def test_a_region_without_a_calendar_is_refused_even_with_force(
+    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str], force: list[str]
 ) -> None:
-    code, err = ensure(capsys, db_url, SATURDAY, "--region", "ZZ")
-    assert code == 0
-    assert "warning" not in err
-    assert [r.region for r in list_runs(engine)] == ["ZZ"]
+    code, err = ensure(capsys, db_url, HALF_DAY, "--region", "ZZ", *force)
+    assert code == 2
+    assert "unknown region 'ZZ'" in err and len(err.splitlines()) == 1
+    assert list_runs(engine) == []
 
 
 def test_the_configured_exchange_decides(

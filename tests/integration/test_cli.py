@@ -45,8 +45,10 @@ def event_count(engine: Engine) -> int:
 
 @pytest.fixture
 def plugin_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The CLI reads its settings from the environment: the failing test tasks, no backoff."""
+    """The CLI reads its settings from the environment: the failing test tasks (which pick
+    their behaviour by region, so the region map names those regions), no backoff."""
     monkeypatch.setenv("PROMETHEUS_PHASE_TASKS", "tests.support.task_modules")
+    monkeypatch.setenv("PROMETHEUS_REGION_EXCHANGES", "US=XNYS,RAISES=XNYS")
     monkeypatch.setenv("PROMETHEUS_RETRY_BASE_SECONDS", "0")
     yield
 

@@ -96,6 +96,7 @@ def test_partial_leaves_the_batch_running(
 def test_a_bad_file_lists_every_problem_then_one_error_line(
     cli: Cli, db_url: str, tmp_path: Path, us_instruments: Path
 ) -> None:
+    cli.ok("datasets", "require", "--region", "US", "prices")
     bad = tmp_path / "bad.csv"
     bad.write_text(f"{PRICES_HEADER}\nA,1,2,1,1,-1\nZZZ,1,2,1,1,1\nB,1,1,2,1,1\nA,1,2,1,1,1\n")
     before = snapshot(db_url)

@@ -1,7 +1,8 @@
 """Audited overrides: retry, cancel and set-phase record who and why; refusals change nothing.
 
 Each case is a run of its own region (named after the phase it starts in), so one
-database serves a whole table of cases.
+database serves a whole table of cases; the CLI knows those regions because the
+configured region map names them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ from prometheus.pipeline.state import (
 from tests.support.cli_runner import Result, invoke
 
 DAY = date(2026, 11, 24)
+
+
+@pytest.fixture(autouse=True)
+def case_regions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A region per phase (and BUSY) next to US: the CLI refuses regions it cannot map."""
+    regions = ["US", "BUSY", *Phase]
+    monkeypatch.setenv("PROMETHEUS_REGION_EXCHANGES", ",".join(f"{r}=XNYS" for r in regions))
 
 
 @pytest.fixture

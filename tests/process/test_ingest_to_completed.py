@@ -34,12 +34,13 @@ def test_ingesting_the_last_required_dataset_runs_the_day_to_completed(
         assert _prometheus(db_url, "ingest", "instruments", "--region", "US", instruments) == 0
         assert _prometheus(db_url, "datasets", "require", "--region", "US", "prices", "news") == 0
 
-        # Earlier days of prices, so the reference signals have returns to work on.
+        # Earlier days of prices, so the reference signals have returns to work on: a
+        # dataset no run waits for, weekends included, so each load needs --force.
         for back in range(1, 6):
             day = DAY - timedelta(days=back)
             history = write_prices(tmp_path / f"{day}.csv", price_rows(IDS, close=10.0 + back))
             args = ("ingest", "prices", "--as-of", day.isoformat(), "--region", "US")
-            assert _prometheus(db_url, *args, "--dataset", "history", history) == 0
+            assert _prometheus(db_url, *args, "--dataset", "history", "--force", history) == 0
 
         with ingestion_batch(engine, "news", DAY, "US"):  # a job with nothing to copy
             pass
