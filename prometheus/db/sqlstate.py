@@ -12,7 +12,7 @@ from prometheus.errors import IllegalTransition, RunBusy
 
 #: Raised by the transition guard trigger (sql/triggers/0004_engine_runs.sql).
 ILLEGAL_TRANSITION = "PX001"
-#: A ``FOR UPDATE NOWAIT`` that found the row locked (by a running phase).
+#: A ``FOR NO KEY UPDATE NOWAIT`` that found the row locked (by a running phase).
 LOCK_NOT_AVAILABLE = "55P03"
 
 

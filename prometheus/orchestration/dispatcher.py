@@ -1,7 +1,7 @@
 """N worker threads that claim due runs and step each until it waits, finishes or fails.
 
 A notification does not carry work: it wakes a worker, and the worker claims the oldest
-due run that nobody holds (``FOR UPDATE SKIP LOCKED``). So notifications for one run
+due run that nobody holds (``FOR NO KEY UPDATE SKIP LOCKED``). So notifications for one run
 coalesce by construction, several reactors never try the same run, and nothing is lost
 between a wake and a claim: a worker claims until nothing is due before it sleeps.
 """

@@ -1,9 +1,10 @@
 """One step of one run: claim it, run its phase task, change its phase, in one transaction.
 
-Single execution: the claim is the run's row lock (``FOR UPDATE SKIP LOCKED``), held for
-the whole phase transaction, so two processes never run one run's phase at once, and the
-task's writes commit together with the phase change, so a phase is never applied twice
-and a crash leaves neither. A killed process's lock dies with its session.
+Single execution: the claim is the run's row lock (``FOR NO KEY UPDATE SKIP LOCKED``),
+held for the whole phase transaction, so two processes never run one run's phase at once,
+and the task's writes commit together with the phase change, so a phase is never applied
+twice and a crash leaves neither. A killed process's lock dies with its session. (NO KEY:
+a foreign-key check against the run, by a writer that only references it, never waits.)
 
 The claim, the savepoint and the phase change go to the driver directly
 (``prometheus.db.driver``): this is the reactor's hot path. The task gets the SQLAlchemy

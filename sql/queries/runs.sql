@@ -18,20 +18,26 @@ SELECT * FROM engine_runs WHERE run_id = :run_id;
 -- name: lock_run
 -- Wait for the run's row lock, then read it fresh: for a decision that must not race
 -- another writer of the same run (`ensure --data-ready` against the readiness trigger).
-SELECT * FROM engine_runs WHERE run_id = :run_id FOR UPDATE;
+-- Every run lock of ours is FOR NO KEY UPDATE: exclusive among claims, overrides and
+-- phase changes, but never in the way of a foreign-key check (FOR KEY SHARE), such as
+-- the batch_regressed event an ingestion job writes while the run's phase is running.
+SELECT * FROM engine_runs WHERE run_id = :run_id FOR NO KEY UPDATE;
 
 -- name: lock_run_for_override
 -- An override decides on the run's current state, under its lock; NOWAIT, so it does
 -- not queue behind a running phase: the operator is told the run is busy instead.
-SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region FOR UPDATE NOWAIT;
+SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region
+FOR NO KEY UPDATE NOWAIT;
 
 -- name: claim_run
 -- Take the run's row lock for the whole phase transaction. SKIP LOCKED: a run locked by
 -- another process is that process's work, never waited for and never done twice.
+-- NO KEY: a phase may last an hour, and writers that only reference the run (a foreign
+-- key's FOR KEY SHARE) must not wait for it; see lock_run.
 SELECT r.*, coalesce(r.next_attempt_at <= now(), true) AS due
 FROM engine_runs r
 WHERE r.run_id = :run_id
-FOR UPDATE SKIP LOCKED;
+FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: claim_next_run
 -- The oldest due run nobody holds: how workers share work without ever colliding.
@@ -43,7 +49,7 @@ WHERE r.phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(r.next_attempt_at, '-infinity'::timestamptz) <= now()
 ORDER BY coalesce(r.next_attempt_at, '-infinity'::timestamptz), r.phase, r.run_id
 LIMIT 1
-FOR UPDATE SKIP LOCKED;
+FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: count_due_runs
 SELECT count(*) FROM engine_runs

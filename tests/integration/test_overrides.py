@@ -233,7 +233,8 @@ def test_an_override_of_a_run_whose_phase_is_running_says_busy_and_changes_nothi
     extra = ["--phase", "DATA_READY", "--force"] if command == "set-phase" else []
     with engine.connect() as holder, holder.begin():  # a phase in progress holds the row
         holder.execute(
-            text("SELECT 1 FROM engine_runs WHERE run_id = :id FOR UPDATE"), {"id": run.run_id}
+            text("SELECT 1 FROM engine_runs WHERE run_id = :id FOR NO KEY UPDATE"),
+            {"id": run.run_id},
         )
         result = invoke(capsys, db_url, "runs", command, *target(region), *extra, "--reason", "ops")
     assert result.code == 1, result
