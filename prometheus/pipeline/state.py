@@ -17,9 +17,10 @@ from sqlalchemy import Connection, Engine
 from prometheus.config import Settings
 from prometheus.db.queries import query
 from prometheus.errors import IllegalTransition
+from prometheus.pipeline.attempts import write_phase
 from prometheus.pipeline.phases import Phase, is_legal
 from prometheus.pipeline.runs import Event, Outcome, Run, Step
-from prometheus.pipeline.stepping import claim_and_step, write_phase
+from prometheus.pipeline.stepping import claim_and_step
 
 __all__ = [
     "Event",

@@ -13,17 +13,12 @@ connection, in the same transaction.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import traceback
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import structlog
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 from sqlalchemy import Connection, Engine, TextClause
@@ -31,19 +26,23 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prometheus.config import Settings
 from prometheus.db.driver import driver_connection, driver_sql
-from prometheus.db.queries import query
-from prometheus.db.sqlstate import mapped_errors
-from prometheus.errors import IllegalTransition, PrometheusError
+from prometheus.errors import PrometheusError
 from prometheus.logs import get_logger
+from prometheus.pipeline.attempts import (
+    News,
+    about,
+    record_apart,
+    record_failure,
+    write_phase,
+)
 from prometheus.pipeline.context import TaskContext
 from prometheus.pipeline.deadlines import WATCHDOG, Deadline, PhaseTimeout
-from prometheus.pipeline.phases import NEXT, TERMINAL, WORKABLE, Phase, retry_delay
+from prometheus.pipeline.phases import NEXT, TERMINAL, WORKABLE, Phase
 from prometheus.pipeline.registry import phase_tasks
 from prometheus.pipeline.runs import Outcome, Run, Step
 
 log = get_logger(__name__)
 
-MAX_ERROR_CHARS = 2000
 SAVEPOINT = b"SAVEPOINT phase_task"
 RELEASE = b"RELEASE SAVEPOINT phase_task"
 ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT phase_task"
@@ -53,40 +52,6 @@ TERMINATE_GRACE_S = 2.0  # after the deadline, how long a cancelled task has to 
 class SwallowedDatabaseError(PrometheusError):
     """The task caught a database error and returned normally: its transaction is aborted,
     so nothing it did can commit, and the attempt failed."""
-
-
-def write_phase(
-    conn: Connection,
-    run: Run,
-    phase: Phase,
-    *,
-    actor: str,
-    detail: Mapping[str, Any],
-    force: bool,
-    notify: bool,
-) -> Run:
-    """The phase change itself, in the caller's transaction; the database's guard
-    trigger validates it and its audit trigger records who asked and why."""
-    params = {
-        "run_id": run.run_id,
-        "from_phase": run.phase,
-        "to_phase": phase,
-        "actor": actor,
-        "detail": json.dumps(dict(detail), default=str),
-        "force": "on" if force else "off",
-        "notify": "on" if notify else "off",
-    }
-    with (
-        mapped_errors(),
-        driver_connection(conn) as driver,
-        driver.cursor(row_factory=dict_row) as cursor,
-    ):
-        row = cursor.execute(driver_sql(query("update_phase")), params).fetchone()
-    if row is None:
-        raise IllegalTransition(
-            f"run {run.run_id} is no longer in {run.phase}; it changed meanwhile, nothing written"
-        )
-    return Run.from_mapping(row)
 
 
 def claim_and_step(
@@ -123,38 +88,15 @@ def claim_and_step(
         # The step failed outside the task's savepoint (at commit, say, or because the
         # task ended the transaction itself): its transaction is gone, so count the
         # attempt in one of its own, or the run would be claimed again and again.
-        return _record_apart(db, claimed, exc, settings=settings, actor=actor)
+        return record_apart(db, claimed, exc, settings=settings, actor=actor)
     with about(claimed):
         news.tell()
     return step
 
 
-def about(run: Run) -> AbstractContextManager[object]:
-    """Every log line about a run carries its run_id, as_of_date, region and phase."""
-    return structlog.contextvars.bound_contextvars(
-        run_id=run.run_id,
-        as_of_date=run.as_of_date.isoformat(),
-        region=run.region,
-        phase=str(run.phase),
-    )
-
-
-@dataclass(frozen=True)
-class _News:
-    """A log line about a write, held until the write has committed: a line that says a
-    phase completed or a run failed is only ever written once that is true."""
-
-    level: int
-    event: str
-    fields: Mapping[str, Any]
-
-    def tell(self) -> None:
-        log.log(self.level, self.event, **self.fields)
-
-
 def _run_phase(
     db: Engine, conn: Connection, run: Run, *, settings: Settings, actor: str, notify: bool
-) -> tuple[Step, _News]:
+) -> tuple[Step, News]:
     task = phase_tasks(settings.phase_tasks)[run.phase]
     attempt = run.attempts + 1
     ctx = TaskContext(
@@ -183,7 +125,7 @@ def _run_phase(
             _require_usable(driver)
         except Exception as exc:
             driver.execute(ROLLBACK_TO)
-            return _record_failure(conn, run, exc, settings=settings, actor=actor)
+            return record_failure(conn, run, exc, settings=settings, actor=actor)
         driver.execute(RELEASE)
     duration_s = round(time.monotonic() - started, 6)
     after = write_phase(
@@ -195,66 +137,10 @@ def _run_phase(
         force=False,
         notify=notify or NEXT[run.phase] in TERMINAL,  # COMPLETED is always announced
     )
-    news = _News(
+    news = News(
         logging.INFO, "phase.completed", {"duration_s": duration_s, "to_phase": str(after.phase)}
     )
     return Step(Outcome.ADVANCED, after, phase=run.phase), news
-
-
-def _record_failure(
-    conn: Connection, run: Run, exc: Exception, *, settings: Settings, actor: str
-) -> tuple[Step, _News]:
-    attempts = run.attempts + 1
-    error = _describe(exc)
-    last = attempts >= settings.max_attempts
-    retry_in = retry_delay(attempts, settings.retry_base)
-    detail: dict[str, Any] = {"error": error, "attempt": attempts, "where": _where(exc)}
-    if not last:
-        detail["retry_in_s"] = retry_in.total_seconds()
-    conn.execute(
-        query("record_failed_attempt"),
-        {
-            "run_id": run.run_id,
-            "attempts": attempts,
-            "error": error,
-            "retry_in_s": 0.0 if last else retry_in.total_seconds(),
-            "actor": actor,
-            "detail": json.dumps(detail),
-        },
-    )
-    if not last:
-        after = Run.from_row(conn.execute(query("get_run"), {"run_id": run.run_id}).one())
-        news = _News(
-            logging.WARNING,
-            "phase.failed",
-            {"attempt": attempts, "error": error, "retry_in_s": detail["retry_in_s"]},
-        )
-        return Step(Outcome.RETRY_SCHEDULED, after, error, run.phase), news
-    failed = write_phase(
-        conn,
-        run,
-        Phase.FAILED,
-        actor=actor,
-        detail={"error": error, "attempts": attempts},
-        force=False,
-        notify=True,
-    )
-    news = _News(logging.ERROR, "run.failed", {"attempt": attempts, "error": error})
-    return Step(Outcome.FAILED, failed, error, run.phase), news
-
-
-def _record_apart(db: Engine, run: Run, exc: Exception, *, settings: Settings, actor: str) -> Step:
-    """Count a failed attempt in a transaction of its own, once: under the run's lock, and
-    only if nobody has moved the run on or counted the attempt meanwhile."""
-    with db.connect() as conn, conn.begin():
-        row = conn.execute(query("lock_run"), {"run_id": run.run_id}).one_or_none()
-        fresh = Run.from_row(row) if row is not None else None
-        if fresh is None or fresh.phase is not run.phase or fresh.attempts != run.attempts:
-            return Step(Outcome.BUSY, fresh)
-        step, news = _record_failure(conn, fresh, exc, settings=settings, actor=actor)
-    with about(run):
-        news.tell()
-    return step
 
 
 class _LatePhase:
@@ -264,8 +150,13 @@ class _LatePhase:
     fails at once, and its attempt is rolled back and counted as usual. A task busy in
     Python cannot be stopped from outside its thread, so if it has not finished within
     TERMINATE_GRACE_S, its session is ended (the server rolls its transaction back and
-    frees the run), and the timed-out attempt is counted from here. The worker thread
-    stays busy until the task returns, and then finds its connection gone.
+    frees the run), and the timed-out attempt is counted from here, apart. The worker
+    thread stays busy until the task returns, and then finds its connection gone.
+
+    It acts while holding the deadline (the phase cannot leave its guard meanwhile), so
+    the attempt is counted once: here, or by the phase itself if it finishes first (then
+    past its deadline, it fails with PhaseTimeout), or, if its session could not be
+    ended, by the phase when its task returns.
     """
 
     def __init__(
@@ -288,17 +179,16 @@ class _LatePhase:
         with deadline.unless_finished() as running:
             if not running:
                 return
-            with self._db.connect() as conn:
-                conn.execute(query("end_session"), {"pid": self._pid})
-                conn.commit()
-        timeout = PhaseTimeout(f"phase timed out after {deadline.timeout_s:g}s")
-        log.error(
-            "phase.abandoned",
-            run_id=self._run.run_id,
-            phase=str(self._run.phase),
-            timeout_s=deadline.timeout_s,
-        )
-        _record_apart(self._db, self._run, timeout, settings=self._settings, actor=self._actor)
+            with about(self._run):
+                log.error("phase.abandoned", timeout_s=deadline.timeout_s, pid=self._pid)
+            record_apart(
+                self._db,
+                self._run,
+                PhaseTimeout(f"phase timed out after {deadline.timeout_s:g}s"),
+                settings=self._settings,
+                actor=self._actor,
+                holder=self._pid,
+            )
 
 
 def _require_usable(driver: psycopg.Connection[Any]) -> None:
@@ -318,18 +208,3 @@ def _require_usable(driver: psycopg.Connection[Any]) -> None:
 
 def _connection_lost(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for last_error: the driver's own error rather than SQLAlchemy's wrapper,
-    which would repeat the whole statement and its parameters."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        exc = exc.orig
-    text = f"{type(exc).__name__}: {exc}".strip().replace("\x00", "")  # text can't hold NUL
-    return text[:MAX_ERROR_CHARS]
-
-
-def _where(exc: BaseException) -> str:
-    """The innermost frame, so an operator knows where to look without a traceback."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename}:{frames[-1].lineno}".replace("\x00", "") if frames else ""

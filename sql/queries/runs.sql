@@ -130,4 +130,15 @@ LIMIT 1;
 -- name: end_session
 -- Ends a timed-out phase's session: the server rolls its transaction back and frees the
 -- run's row lock, which a task stuck outside the database would otherwise hold forever.
-SELECT pg_terminate_backend(:pid);
+-- Waits (up to :wait_ms) for the backend to exit: false if it did not, or is not ours to end.
+SELECT pg_terminate_backend(:pid, CAST(:wait_ms AS bigint));
+
+-- name: waits_for_lock
+-- Whether that backend is queued for a lock (the write-up of a timed-out attempt, before
+-- the stuck session that holds the run is ended).
+SELECT cardinality(pg_blocking_pids(:pid)) > 0;
+
+-- name: set_lock_timeout
+-- Bound this transaction's lock waits (milliseconds): a write-up that cannot get the run
+-- soon gives up rather than queue behind another process's phase.
+SELECT set_config('lock_timeout', CAST(:ms AS text) || 'ms', true);

@@ -3,8 +3,9 @@ tasks stuck outside the database, and error text PostgreSQL cannot store."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -19,7 +20,8 @@ from structlog.testing import capture_logs
 from prometheus.config import Settings, libpq_url
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import Outcome, Run, advance_run, ensure_run, get_run, run_events
-from tests.support.task_modules import SLOW_SECONDS
+from tests.support.lock_waits import lock_waiters
+from tests.support.task_modules import SLOW_SECONDS, WEDGE_ENTERED
 from tests.support.waiting import wait_until
 
 DAY = date(2026, 11, 24)
@@ -183,6 +185,89 @@ def test_a_run_failure_whose_commit_fails_is_not_logged(
     assert "run.failed" not in events, events
     after = get_run(engine, run.run_id)
     assert after is not None and after.phase is Phase.DATA_READY
+
+
+def advance_in_thread(engine: Engine, run: Run, settings: Settings) -> threading.Thread:
+    """Step the run in a thread of its own, as a reactor's worker would; a session ended
+    under it shows as a database error there, which is the point of these tests."""
+
+    def advance() -> None:
+        with contextlib.suppress(SQLAlchemyError):
+            advance_run(engine, run, settings=settings, actor="stuck")
+
+    thread = threading.Thread(target=advance, daemon=True)
+    thread.start()
+    return thread
+
+
+def attempts_counted(engine: Engine, run: Run, n: int) -> Callable[[], bool]:
+    def probe() -> bool:
+        current = get_run(engine, run.run_id)
+        return current is not None and current.attempts == n
+
+    return probe
+
+
+def test_a_timed_out_attempt_waits_a_bounded_time_for_a_run_someone_else_holds(
+    engine: Engine,
+    plugin: Settings,
+    raw: psycopg.Connection[Any],
+    db_url: str,
+    wedge_release: threading.Event,
+) -> None:
+    """When the stuck phase's session is ended, a session that was already waiting for
+    the run (an operator's script, say) takes it and keeps it. The timeout's write-up does
+    not queue behind it for ever: it waits a bounded time, says so, and tries again; the
+    attempt is counted once the run is free, and only once."""
+    run = ready(engine, "WEDGES")
+    short = replace(plugin, phase_timeout=timedelta(seconds=1), retry_base=timedelta(minutes=5))
+    holding, let_go = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with psycopg.connect(libpq_url(db_url)) as conn:
+            conn.execute("SELECT 1 FROM engine_runs WHERE run_id = %s FOR UPDATE", (run.run_id,))
+            holding.set()
+            let_go.wait(60)
+
+    holder = threading.Thread(target=hold, daemon=True)
+    with capture_logs() as logs:
+        stuck = advance_in_thread(engine, run, short)
+        try:
+            assert WEDGE_ENTERED.wait(30), "the phase never started"
+            holder.start()  # queues for the run behind the stuck phase
+            wait_until(lambda: lock_waiters(raw) == 1, what="the other session to queue")
+            wait_until(
+                lambda: [e for e in logs if e["event"] == "attempt.count_delayed"],
+                what="the write-up to give up waiting, bounded",
+            )
+            assert holding.is_set()
+            assert attempts_counted(engine, run, 0)()  # not while the other session holds it
+        finally:
+            let_go.set()
+        holder.join(30)
+        wait_until(attempts_counted(engine, run, 1), what="the timeout counted")
+    after = get_run(engine, run.run_id)
+    assert after is not None and after.last_error == "PhaseTimeout: phase timed out after 1s"
+    assert len(failed_attempts(engine, run.run_id)) == 1
+    wedge_release.set()
+    stuck.join(30)
+    assert len(failed_attempts(engine, run.run_id)) == 1
+
+
+def test_a_task_that_returns_after_its_timeout_was_counted_is_not_counted_again(
+    engine: Engine, plugin: Settings, wedge_release: threading.Event
+) -> None:
+    run = ready(engine, "WEDGES")
+    short = replace(plugin, phase_timeout=timedelta(seconds=1), retry_base=timedelta(minutes=5))
+    stuck = advance_in_thread(engine, run, short)
+    wait_until(attempts_counted(engine, run, 1), what="the timeout counted")
+    assert stuck.is_alive()
+    wedge_release.set()  # the task returns, late, to a session that was ended
+    stuck.join(30)
+    assert not stuck.is_alive()
+    after = get_run(engine, run.run_id)
+    assert after is not None and (after.phase, after.attempts) == (Phase.DATA_READY, 1)
+    assert len(failed_attempts(engine, run.run_id)) == 1
 
 
 def test_the_audit_trail_is_append_only(engine: Engine, raw: psycopg.Connection[Any]) -> None:

@@ -14,6 +14,9 @@ chosen by data in the database, the run's region, rather than by global state:
 - ``FAILS_AT_COMMIT``: writes a row that breaks a deferred constraint: the failure comes at
   commit, outside the task's savepoint;
 - ``NUL``: raises an error whose text holds a NUL byte (which PostgreSQL text cannot);
+- ``WEDGES``: blocks in Python, outside any statement, until the test sets
+  ``WEDGE_RELEASE`` (the ``wedge_release`` fixture does at teardown), then does the
+  normal work; ``WEDGE_ENTERED`` says one has started;
 - ``SWALLOWS``: writes a partial row, then catches the error of a failing statement and
   returns normally, leaving its transaction aborted;
 - any other region: the normal work, fixed signal scores for ``PLUGIN_INSTRUMENTS``.
@@ -24,6 +27,7 @@ which is the PROMETHEUS_PHASE_TASKS contract for a missing callable.
 
 from __future__ import annotations
 
+import threading
 import time
 
 from sqlalchemy import text
@@ -37,6 +41,9 @@ HANG_SECONDS = 6.0
 #: instrument -> assessment score; liquid enough for the reference universe.
 PLUGIN_INSTRUMENTS = {"PLUG_A": 0.9, "PLUG_B": 0.6, "PLUG_C": 0.3}
 PARTIAL_INSTRUMENT = "PARTIAL"
+WEDGE_ENTERED = threading.Event()
+WEDGE_RELEASE = threading.Event()
+WEDGE_MAX_SECONDS = 120.0  # a safety net: never hold a worker past a test's own timeout
 
 _INSERT_SCORE = text(
     "INSERT INTO signal_scores"
@@ -68,6 +75,9 @@ def signals(ctx: TaskContext) -> None:
     if ctx.region == "FAILS_AT_COMMIT":
         for statement in _DEFERRED_VIOLATION:
             ctx.conn.execute(text(statement))
+    if ctx.region == "WEDGES":
+        WEDGE_ENTERED.set()
+        WEDGE_RELEASE.wait(WEDGE_MAX_SECONDS)
     if ctx.region == "SWALLOWS":
         _write(ctx, {PARTIAL_INSTRUMENT: 1.0})
         try:
