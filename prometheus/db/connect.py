@@ -54,3 +54,15 @@ def connect_listener(database_url: str, *, application_name: str) -> psycopg.Con
         application_name=application_name,
         **_KEEPALIVES,
     )
+
+
+async def connect_listener_async(
+    database_url: str, *, application_name: str
+) -> psycopg.AsyncConnection[Any]:
+    """``connect_listener`` for an asyncio program (an Airflow trigger's wait)."""
+    return await psycopg.AsyncConnection.connect(
+        libpq_url(database_url),
+        autocommit=True,
+        application_name=application_name,
+        **_KEEPALIVES,
+    )

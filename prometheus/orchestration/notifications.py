@@ -30,10 +30,15 @@ class MalformedPayload(PrometheusError):
 
 @dataclass(frozen=True)
 class RunChanged:
-    """``prometheus_engine_runs``: a run was created or changed phase."""
+    """``prometheus_engine_runs``: a run was created or changed phase.
+
+    The trigger also sends the run's key; a waiter that does not know the run's id yet
+    (the run may not exist) matches on it. Other senders may leave it out."""
 
     run_id: int
     phase: str
+    as_of_date: date | None = None
+    region: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,12 @@ def parse_notification(channel: str, payload: str) -> Notification:
     if not isinstance(data, dict):
         raise MalformedPayload(f"payload on {channel} is not a JSON object")
     if channel == Channel.ENGINE_RUNS:
-        return RunChanged(run_id=_int(data, "run_id"), phase=_str(data, "phase"))
+        return RunChanged(
+            run_id=_int(data, "run_id"),
+            phase=_str(data, "phase"),
+            as_of_date=_date(data, "as_of_date") if "as_of_date" in data else None,
+            region=_str(data, "region") if "region" in data else None,
+        )
     if channel == Channel.INGESTION:
         return DataArrived(
             as_of_date=_date(data, "as_of_date"),

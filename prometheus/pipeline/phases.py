@@ -46,6 +46,19 @@ def is_legal(from_phase: Phase, to_phase: Phase) -> bool:
     return (from_phase, to_phase) in TRANSITIONS
 
 
+#: The forward line, WAITING_FOR_DATA first and COMPLETED last (FAILED is off it).
+LINE: tuple[Phase, ...] = (Phase.WAITING_FOR_DATA, *NEXT.values())
+
+
+def has_reached(phase: Phase, target: Phase) -> bool:
+    """Whether a run in ``phase`` is at ``target`` or past it on the forward line: what
+    someone waiting for ``target`` wants to know. A FAILED run has reached nothing but
+    FAILED (it will not go on by itself)."""
+    if phase is Phase.FAILED or target is Phase.FAILED:
+        return phase is target
+    return LINE.index(phase) >= LINE.index(target)
+
+
 def parse_phase(text: str) -> Phase:
     try:
         return Phase(text.strip().upper())
