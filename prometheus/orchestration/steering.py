@@ -45,10 +45,14 @@ def mark_data_ready(
 ) -> Run:
     """Create the run if missing and declare its data in (safe to repeat; a run already
     past WAITING_FOR_DATA is left as it is). A day the region's exchange does not trade
-    is refused (NotATradingDay) unless ``force``, as ``runs ensure`` refuses it."""
+    is refused (NotATradingDay) unless ``force``, as ``runs ensure`` refuses it; a region
+that maps to no exchange always is (UnknownRegion)."""
     calendar = TradingCalendar(settings.region_exchanges)
-    if warning := require_trading_day(calendar, as_of_date, region, force=force):
-        log.warning("run.ensure_warned", warning=warning)
+    today = datetime.now(UTC).date()
+    if warning := require_trading_day(
+        calendar, as_of_date, region, force=force, today=today, doing="mark the run data-ready"
+    ):
+        log.warning("run.ensure_forced", warning=warning)
     return ensure_run(engine, as_of_date, region, data_ready=True, actor=actor)
 
 

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
+from prometheus.calendar import UnknownRegion
 from prometheus.config import Settings
 from prometheus.db.connect import connect_listener
 from prometheus.errors import NotATradingDay, RunNotFound
@@ -66,6 +67,8 @@ def test_mark_data_ready_refuses_a_day_the_exchange_does_not_trade(
     assert find_run(engine, SATURDAY, "US") is None
     forced = mark_data_ready(engine, SATURDAY, "US", settings=settings, actor=ACTOR, force=True)
     assert forced.phase is Phase.DATA_READY
+    with pytest.raises(UnknownRegion, match="unknown region 'ZZ'"):
+        mark_data_ready(engine, DAY, "ZZ", settings=settings, actor=ACTOR, force=True)
 
 
 def test_advance_takes_one_step_or_steps_until_the_run_settles(
