@@ -46,7 +46,7 @@ def mark_data_ready(
     """Create the run if missing and declare its data in (safe to repeat; a run already
     past WAITING_FOR_DATA is left as it is). A day the region's exchange does not trade
     is refused (NotATradingDay) unless ``force``, as ``runs ensure`` refuses it; a region
-that maps to no exchange always is (UnknownRegion)."""
+    that maps to no exchange always is (UnknownRegion)."""
     calendar = TradingCalendar(settings.region_exchanges)
     today = datetime.now(UTC).date()
     if warning := require_trading_day(
