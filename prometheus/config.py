@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus.calendar import DEFAULT_REGION_EXCHANGES
 from prometheus.errors import InputError
+
+if TYPE_CHECKING:  # SQLAlchemy is imported where a URL is parsed: `prometheus --help` never is
+    from sqlalchemy.engine import URL
 
 MAX_ATTEMPTS_DEFAULT = 3
 RETRY_BASE_SECONDS_DEFAULT = 10.0
@@ -32,6 +32,8 @@ SWEEP_INTERVAL_SECONDS_DEFAULT = 60.0
 CONCURRENCY_DEFAULT = 4
 SHUTDOWN_TIMEOUT_SECONDS_DEFAULT = 30.0
 HEARTBEAT_INTERVAL_SECONDS_DEFAULT = 10.0
+#: /healthz and /metrics listen on loopback unless told otherwise: they are not for the world.
+METRICS_HOST_DEFAULT = "127.0.0.1"
 
 N = TypeVar("N", int, float)
 MAX_NUMBER = 1e8  # seconds: three years; anything larger is a typo, and overflows timedelta
@@ -163,6 +165,9 @@ def known_database_urls(argv: Sequence[str]) -> list[str]:
 
 
 def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -183,6 +188,9 @@ def libpq_url(database_url: str) -> str:
 
 
 def _parse_url(raw: str) -> URL:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(raw)
     except ArgumentError:

@@ -3,6 +3,11 @@
 Exit codes (SPEC section 5): 0 success; 1 a runtime failure or a failed check; 2 bad
 usage or bad input. An error is one line on stderr, the DSN's password masked, never a
 traceback: typer's pretty exceptions are off, as they would print locals holding the DSN.
+
+Start-up: this module and every command module import only typer and the package's
+light modules at their top; a command imports the database drivers, the calendar
+library, rich's live view or the metrics client inside its function, so that
+``prometheus --help`` and ``--version`` answer at once (tests/unit/test_cli_startup.py).
 """
 
 from __future__ import annotations
@@ -11,9 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Annotated, NoReturn
 
-import psycopg
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from prometheus.cli import bench as bench_commands
 from prometheus.cli import datasets as datasets_commands
@@ -21,20 +24,16 @@ from prometheus.cli import db as db_commands
 from prometheus.cli import ingest as ingest_commands
 from prometheus.cli import ops as ops_commands
 from prometheus.cli import runs as runs_commands
-from prometheus.cli.context import CliState
+from prometheus.cli.context import CliState, command_group
 from prometheus.cli.demo import demo
 from prometheus.cli.params import log_level_param
 from prometheus.cli.reactor import reactor
-from prometheus.config import Settings, known_database_urls, redact
+from prometheus.config import known_database_urls, redact
 from prometheus.errors import PrometheusError, first_line
-from prometheus.logs import configure_logging
 
-app = typer.Typer(
+app = command_group(
+    "Orchestration core of the daily trading engine: engine_runs, reactor, ingestion.",
     name="prometheus",
-    help="Orchestration core of the daily trading engine: engine_runs, reactor, ingestion.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(runs_commands.app, name="runs")
@@ -46,6 +45,14 @@ app.command()(reactor)
 app.command()(demo)
 
 
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        print(f"prometheus {version('prometheus-engine-runs')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
@@ -53,17 +60,22 @@ def root(
         str | None,
         typer.Option(
             "--database-url",
+            metavar="URL",
             help="PostgreSQL URL (default: PROMETHEUS_DATABASE_URL, else the embedded server).",
             show_default=False,
         ),
     ] = None,
     log_level: Annotated[
-        str, typer.Option(parser=log_level_param, help="Log level for stderr.")
+        str, typer.Option(parser=log_level_param, metavar="LEVEL", help="Log level for stderr.")
     ] = "INFO",
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
-    configure_logging(log_level)
-    settings = Settings.from_process_env(database_url=database_url)
-    ctx.obj = CliState(settings)
+    ctx.obj = CliState(database_url=database_url, log_level=log_level)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -85,15 +97,26 @@ def run(argv: Sequence[str] | None = None, *, prog_name: str = "prometheus") -> 
         return _fail("aborted", 130, args)
     except PrometheusError as exc:
         return _fail(str(exc), exc.exit_code, args)
-    except (SQLAlchemyError, psycopg.Error) as exc:
-        return _fail(f"database error: {first_line(exc)}", 1, args)
     except Exception as exc:  # the outermost handler: one line, never a traceback
+        if _is_database_error(exc):
+            return _fail(f"database error: {first_line(exc)}", 1, args)
         return _fail(f"unexpected {type(exc).__name__}: {first_line(exc)}", 1, args)
     return result if isinstance(result, int) else 0
 
 
 def main() -> NoReturn:
     sys.exit(run())
+
+
+def _is_database_error(exc: Exception) -> bool:
+    """A SQLAlchemy or psycopg error, asked without importing either: a library this
+    process never imported cannot have raised."""
+    kinds: list[type[BaseException]] = []
+    if sa_errors := sys.modules.get("sqlalchemy.exc"):
+        kinds.append(sa_errors.SQLAlchemyError)
+    if psycopg := sys.modules.get("psycopg"):
+        kinds.append(psycopg.Error)
+    return isinstance(exc, tuple(kinds))
 
 
 def _fail(message: str, code: int, args: Sequence[str]) -> int:

@@ -9,15 +9,22 @@ from typing import Annotated, Any
 
 import typer
 
-from prometheus.cli.context import state
+from prometheus.cli.context import command_group, state
 from prometheus.cli.render import Format, render
-from prometheus.logs import configure_logging
+from prometheus.config import Settings
 
-app = typer.Typer(
-    help="Benchmarks on a scratch database (never on real data).", no_args_is_help=True
-)
+app = command_group("Benchmarks on a scratch database (never on real data).")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _quiet_database(ctx: typer.Context) -> Settings:
+    """The database to measure on; logs only from warnings up, so the numbers stand out."""
+    from prometheus.logs import configure_logging
+
+    cli = state(ctx)
+    configure_logging("WARNING")
+    return cli.resolve_database()
 
 
 def report(result: Mapping[str, Any], *, as_json: bool, title: str) -> None:
@@ -36,32 +43,39 @@ def report(result: Mapping[str, Any], *, as_json: bool, title: str) -> None:
 @app.command()
 def latency(
     ctx: typer.Context,
-    runs: Annotated[int, typer.Option(min=1, help="Measured runs (after 20 warm-up).")] = 500,
+    runs: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Measured runs (after 20 warm-up).")
+    ] = 500,
     as_json: JsonFlag = False,
 ) -> None:
     """Notification path: DATA_READY statement -> first task start, and -> COMPLETED."""
     from prometheus.bench.latency import measure_latency
 
-    configure_logging("WARNING")
-    settings = state(ctx).resolve_database()
+    settings = _quiet_database(ctx)
     report(measure_latency(settings, runs=runs), as_json=as_json, title="bench latency")
 
 
 @app.command()
 def throughput(
     ctx: typer.Context,
-    runs: Annotated[int, typer.Option(min=1, help="Runs made DATA_READY at once.")] = 3000,
+    runs: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Runs made DATA_READY at once.")
+    ] = 3000,
     reactors: Annotated[
-        list[int] | None, typer.Option(help="Reactor processes (repeat) [default: 1 and 3].")
+        list[int] | None,
+        typer.Option(
+            metavar="N", show_default=False, help="Reactor processes (repeat).  [default: 1 and 3]"
+        ),
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="--concurrency of each reactor.")] = 4,
+    concurrency: Annotated[
+        int, typer.Option(min=1, metavar="N", help="--concurrency of each reactor.")
+    ] = 4,
     as_json: JsonFlag = False,
 ) -> None:
     """No-op phases: runs/s and transitions/s until every run is COMPLETED."""
     from prometheus.bench.throughput import measure_throughput
 
-    configure_logging("WARNING")
-    settings = state(ctx).resolve_database()
+    settings = _quiet_database(ctx)
     results = measure_throughput(
         settings, runs=runs, reactor_counts=reactors or [1, 3], concurrency=concurrency
     )
@@ -75,16 +89,21 @@ def throughput(
 @app.command()
 def ingest(
     ctx: typer.Context,
-    rows: Annotated[int, typer.Option(min=1, help="Price rows loaded each way.")] = 1_000_000,
-    batch: Annotated[int, typer.Option(min=1, help="Rows per batch (one date each).")] = 10_000,
-    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds (ABBA).")] = 50,
+    rows: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Price rows loaded each way.")
+    ] = 1_000_000,
+    batch: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Rows per batch (one date each).")
+    ] = 10_000,
+    rounds: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Interleaved rounds (ABBA).")
+    ] = 50,
     as_json: JsonFlag = False,
 ) -> None:
     """COPY price batches with the project's triggers vs without: rows/s and overhead."""
     from prometheus.bench.ingest import measure_ingest
 
-    configure_logging("WARNING")
-    settings = state(ctx).resolve_database()
+    settings = _quiet_database(ctx)
     result = measure_ingest(settings, rows=rows, batch=batch, rounds=rounds)
     report(result, as_json=as_json, title="bench ingest")
 
@@ -92,12 +111,27 @@ def ingest(
 @app.command()
 def sweep(
     ctx: typer.Context,
-    runs: Annotated[int, typer.Option(min=1, help="Active runs, none due.")] = 10_000,
+    runs: Annotated[int, typer.Option(min=1, metavar="N", help="Active runs, none due.")] = 10_000,
     as_json: JsonFlag = False,
 ) -> None:
     """The sweep's and an idle worker's cost with many active runs and nothing due."""
     from prometheus.bench.sweep import measure_sweep
 
-    configure_logging("WARNING")
-    settings = state(ctx).resolve_database()
+    settings = _quiet_database(ctx)
     report(measure_sweep(settings, runs=runs), as_json=as_json, title="bench sweep")
+
+
+@app.command()
+def startup(
+    ctx: typer.Context,
+    repeat: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Timed starts of each command.")
+    ] = 10,
+    as_json: JsonFlag = False,
+) -> None:
+    """Wall time of fresh `prometheus` processes: --help, --version, and `runs list`
+    against a scratch database on the configured server."""
+    from prometheus.bench.startup import measure_startup
+
+    settings = _quiet_database(ctx)
+    report(measure_startup(settings, repeat=repeat), as_json=as_json, title="bench startup")

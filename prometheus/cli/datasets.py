@@ -7,21 +7,21 @@ its date. A region that requires nothing never turns ready by itself.
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine
 
-from prometheus.cli.context import state
-from prometheus.cli.ingest import dataset_param
+from prometheus.cli.context import command_group, state
 from prometheus.cli.params import Region, RegionFilter
 from prometheus.cli.render import Format, FormatOption, as_record, render
-from prometheus.ingestion import drop_datasets, region_datasets, require_datasets
 
-app = typer.Typer(help="Datasets each region requires (region_datasets).", no_args_is_help=True)
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+app = command_group("Datasets each region requires (region_datasets).")
 
 Datasets = Annotated[
-    list[str], typer.Argument(parser=dataset_param, help="Dataset names.", show_default=False)
+    list[str], typer.Argument(metavar="DATASET...", help="Dataset names.", show_default=False)
 ]
 
 
@@ -29,6 +29,8 @@ Datasets = Annotated[
 def require(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
     """Require DATASETS for REGION (safe to repeat). Give them all in one command: waiting
     runs whose required datasets are all in turn DATA_READY at once."""
+    from prometheus.ingestion import require_datasets
+
     engine = state(ctx).engine()
     added = require_datasets(engine, region, datasets)
     _say(engine, region, f"{len(added)} added")
@@ -37,6 +39,9 @@ def require(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
 @app.command()
 def drop(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
     """Stop requiring DATASETS for REGION; waiting runs that now have all theirs turn ready."""
+    from prometheus.ingestion import check_dataset_name, drop_datasets
+
+    datasets = [check_dataset_name(d) for d in datasets]
     engine = state(ctx).engine()
     dropped = drop_datasets(engine, region, datasets)
     if missing := sorted(set(datasets) - set(dropped)):
@@ -51,10 +56,14 @@ def list_command(
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Every region's required datasets."""
+    from prometheus.ingestion import region_datasets
+
     rows = region_datasets(state(ctx).engine(), region)
     render([as_record(r) for r in rows], ["region", "dataset"], fmt, title="region datasets")
 
 
 def _say(engine: Engine, region: str, what: str) -> None:
+    from prometheus.ingestion import region_datasets
+
     now = [r.dataset for r in region_datasets(engine, region)]
     print(f"{region} requires: {', '.join(now) or '(nothing)'} ({what})", file=sys.stderr)

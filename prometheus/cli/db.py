@@ -6,16 +6,17 @@ import sys
 
 import typer
 
-from prometheus.cli.context import state
+from prometheus.cli.context import command_group, state
 from prometheus.cli.render import Format, FormatOption, render
-from prometheus.db import migrate
 
-app = typer.Typer(help="Schema migrations (sql/schema, sql/triggers).", no_args_is_help=True)
+app = command_group("Schema migrations (sql/schema, sql/triggers).")
 
 
 @app.command()
 def upgrade(ctx: typer.Context) -> None:
     """Apply missing migration files, one transaction each, under an advisory lock."""
+    from prometheus.db import migrate
+
     cli = state(ctx)
     engine = cli.engine(upgraded=False)
     applied = migrate.upgrade(engine)
@@ -33,6 +34,8 @@ def status(
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """List applied and pending migration files; exit 1 if any is pending or changed."""
+    from prometheus.db import migrate
+
     engine = state(ctx).engine(upgraded=False)
     rows = migrate.status(engine)
     render(

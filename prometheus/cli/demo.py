@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from prometheus.cli.context import state
 from prometheus.config import redact_urls
-from prometheus.demo import DemoOptions, DemoResult, run_demo
-from prometheus.logs import configure_logging
 from prometheus.pipeline.phases import Phase
-from prometheus.pipeline.state import Run
+
+if TYPE_CHECKING:
+    from rich.console import Console, Group
+
+    from prometheus.demo import DemoResult
+    from prometheus.pipeline.runs import Run
 
 PHASE_STYLE = {
     Phase.WAITING_FOR_DATA: "dim",
@@ -31,19 +30,32 @@ PHASE_STYLE = {
 
 def demo(
     ctx: typer.Context,
-    days: Annotated[int, typer.Option(min=1, max=60, help="Market days to ingest.")] = 5,
-    instruments: Annotated[int, typer.Option(min=5, help="Instruments per region.")] = 300,
-    pace: Annotated[float, typer.Option(min=0, help="Seconds between days' ingestion.")] = 0.4,
-    keep: Annotated[bool, typer.Option(help="Keep the demo database and say how to use it.")] = (
-        False
-    ),
-    name: Annotated[str, typer.Option(help="The demo database (reset each run).")] = (
-        "prometheus_demo"
-    ),
+    days: Annotated[
+        int, typer.Option(min=1, max=60, metavar="N", help="Market days to ingest.")
+    ] = 5,
+    instruments: Annotated[
+        int, typer.Option(min=5, metavar="N", help="Instruments per region.")
+    ] = 300,
+    pace: Annotated[
+        float, typer.Option(min=0, metavar="SECONDS", help="Seconds between days' ingestion.")
+    ] = 0.4,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the demo database and say how to use it.")
+    ] = (False),
+    name: Annotated[
+        str, typer.Option(metavar="NAME", help="The demo database (reset each run).")
+    ] = ("prometheus_demo"),
 ) -> None:
     """Ingest several market days for two regions and watch runs complete by themselves."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from prometheus.demo import DemoOptions, run_demo
+    from prometheus.logs import configure_logging
+
+    cli = state(ctx)
     configure_logging("WARNING")  # the live view is the output; warnings still show
-    settings = state(ctx).resolve_database()
+    settings = cli.resolve_database()
     options = DemoOptions(
         days=days, instruments=instruments, pace_s=pace, keep=keep, database_name=name
     )
@@ -54,6 +66,10 @@ def demo(
 
 
 def _view(runs: Sequence[Run]) -> Group:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title="engine runs (live)", min_width=60)
     for column in ("as_of_date", "region", "phase", "attempts"):
         table.add_column(column)
@@ -70,6 +86,8 @@ def _view(runs: Sequence[Run]) -> Group:
 
 
 def _summary(console: Console, result: DemoResult, *, keep: bool) -> None:
+    from rich.table import Table
+
     console.line()
     console.print(
         f"[bold]{result.runs_completed} of {result.runs_expected} runs COMPLETED[/] in "

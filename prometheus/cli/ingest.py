@@ -15,23 +15,11 @@ from typing import Annotated
 import typer
 
 from prometheus.calendar import TradingCalendar
-from prometheus.cli.context import state
+from prometheus.cli.context import command_group, state
 from prometheus.cli.params import AsOf, DateFilter, Region, RegionFilter
 from prometheus.cli.render import Format, FormatOption, as_record, render
-from prometheus.errors import InputError
-from prometheus.ingestion import (
-    PRICES_DATASET,
-    check_prices_target,
-    dataset_states,
-    load_instruments,
-    load_prices,
-    read_instruments_csv,
-    read_prices_csv,
-)
-from prometheus.ingestion.batches import check_dataset_name
-from prometheus.pipeline.state import find_run
 
-app = typer.Typer(help="Load ingested data; batch rows make runs DATA_READY.", no_args_is_help=True)
+app = command_group("Load ingested data; batch rows make runs DATA_READY.")
 
 STATUS_COLUMNS = [
     "as_of_date",
@@ -46,14 +34,9 @@ STATUS_COLUMNS = [
 ]
 
 
-def dataset_param(text: str) -> str:
-    try:
-        return check_dataset_name(text)
-    except InputError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-CsvFile = Annotated[Path, typer.Argument(help="The CSV file.", show_default=False)]
+CsvFile = Annotated[
+    Path, typer.Argument(metavar="FILE.csv", help="The CSV file.", show_default=False)
+]
 
 
 @app.command()
@@ -63,8 +46,11 @@ def prices(
     as_of: AsOf,
     region: Region,
     dataset: Annotated[
-        str, typer.Option(parser=dataset_param, help="Batch name (what regions require).")
-    ] = PRICES_DATASET,
+        str | None,
+        typer.Option(
+            metavar="NAME", show_default="prices", help="Batch name (what regions require)."
+        ),
+    ] = None,
     partial: Annotated[
         bool, typer.Option("--partial", help="Load the rows but leave the batch RUNNING.")
     ] = False,
@@ -82,6 +68,16 @@ def prices(
     Refused (exit 2, nothing written) unless --force: a day the region's exchange does
     not trade or outside its calendar, and a dataset the region does not require.
     """
+    from prometheus.ingestion import (
+        PRICES_DATASET,
+        check_dataset_name,
+        check_prices_target,
+        load_prices,
+        read_prices_csv,
+    )
+    from prometheus.pipeline.state import find_run
+
+    dataset = check_dataset_name(dataset or PRICES_DATASET)
     rows = read_prices_csv(file)  # a missing or malformed file fails before the database
     cli = state(ctx)
     engine = cli.engine()
@@ -107,6 +103,8 @@ def prices(
 @app.command()
 def instruments(ctx: typer.Context, file: CsvFile, region: Region) -> None:
     """Load FILE (instrument_id,symbol) into the region's instrument master (upsert)."""
+    from prometheus.ingestion import load_instruments, read_instruments_csv
+
     rows = read_instruments_csv(file)
     count = load_instruments(state(ctx).engine(), rows, region=region)
     print(f"{region}: {count} instrument(s) loaded", file=sys.stderr)
@@ -117,9 +115,11 @@ def status(
     ctx: typer.Context,
     as_of: DateFilter = None,
     region: RegionFilter = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 100,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="At most this many rows.")] = 100,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Batches, newest date first; a required dataset with no batch yet shows MISSING."""
+    from prometheus.ingestion import dataset_states
+
     states = dataset_states(state(ctx).engine(), as_of_date=as_of, region=region, limit=limit)
     render([as_record(s) for s in states], STATUS_COLUMNS, fmt, title="ingestion batches")

@@ -12,41 +12,25 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from prometheus.calendar import TradingCalendar
-from prometheus.checks import (
-    DATA_LATE_AFTER_DEFAULT,
-    MAX_FAILURES_DEFAULT,
-    REACTOR_SILENT_AFTER_DEFAULT,
-    WINDOW_DEFAULT,
-    CheckPolicy,
-    CheckReport,
-    StuckAfter,
-    find_problems,
-    parse_stuck_after,
-    stuck_limits,
-)
-from prometheus.cli.context import state
+from prometheus.cli.context import command_group, state
 from prometheus.cli.params import Region, date_param, duration_param
 from prometheus.cli.render import Format, FormatOption, render
 from prometheus.errors import CheckFailed, InputError
 
-app = typer.Typer()
+if TYPE_CHECKING:
+    from prometheus.checks import CheckReport
+
+app = command_group("Operator commands.")
 
 
 class CheckFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
-
-
-def stuck_after_param(text: str) -> StuckAfter:
-    try:
-        return parse_stuck_after(text)
-    except InputError as exc:
-        raise typer.BadParameter(str(exc)) from None
 
 
 def _duration_option(flag: str, default: str, what: str) -> Any:
@@ -62,10 +46,9 @@ def _duration_option(flag: str, default: str, what: str) -> Any:
 def check(
     ctx: typer.Context,
     stuck_after: Annotated[
-        list[StuckAfter] | None,
+        list[str] | None,
         typer.Option(
             "--stuck-after",
-            parser=stuck_after_param,
             metavar="[PHASE=]DURATION",
             show_default="2h",
             help="A workable phase unchanged this long is stuck; PHASE=DURATION sets one "
@@ -77,8 +60,15 @@ def check(
         _duration_option("--window", "24h", "Count runs that turned FAILED this recently."),
     ] = None,
     max_failures: Annotated[
-        int, typer.Option("--max-failures", min=0, help="Failures within --window tolerated.")
-    ] = MAX_FAILURES_DEFAULT,
+        int | None,
+        typer.Option(
+            "--max-failures",
+            min=0,
+            metavar="N",
+            show_default="0",
+            help="Failures within --window tolerated.",
+        ),
+    ] = None,
     data_late_after: Annotated[
         timedelta | None,
         _duration_option(
@@ -102,20 +92,34 @@ def check(
             help="A missing reactor is a problem even if none heartbeated in the last day.",
         ),
     ] = False,
-    fmt: Annotated[CheckFormat, typer.Option("--format", help="text or json.")] = CheckFormat.TEXT,
+    fmt: Annotated[
+        CheckFormat,
+        typer.Option("--format", metavar="[text|json]", help="Text lines or one JSON object."),
+    ] = CheckFormat.TEXT,
 ) -> None:
     """Monitoring for cron and Nagios: exit 1 and one line per problem, else 0 and a summary.
 
     Problems: stuck runs, late data, failures over the window, a silent reactor, regressed
     ingestion batches, and waiting runs in a region that requires no datasets.
     """
+    from prometheus.checks import (
+        DATA_LATE_AFTER_DEFAULT,
+        MAX_FAILURES_DEFAULT,
+        REACTOR_SILENT_AFTER_DEFAULT,
+        WINDOW_DEFAULT,
+        CheckPolicy,
+        find_problems,
+        parse_stuck_after,
+        stuck_limits,
+    )
+
     cli = state(ctx)
-    default, by_phase = stuck_limits(stuck_after or [])
+    default, by_phase = stuck_limits([parse_stuck_after(text) for text in stuck_after or []])
     policy = CheckPolicy(
         stuck_after=default,
         stuck_after_by_phase=by_phase,
         window=_given(window, WINDOW_DEFAULT),
-        max_failures=max_failures,
+        max_failures=MAX_FAILURES_DEFAULT if max_failures is None else max_failures,
         data_late_after=_given(data_late_after, DATA_LATE_AFTER_DEFAULT),
         reactor_silent_after=_given(reactor_silent_after, REACTOR_SILENT_AFTER_DEFAULT),
         require_reactor=require_reactor,
@@ -195,10 +199,23 @@ def calendar_command(
     region: Region,
     start: Annotated[
         date | None,
-        typer.Option("--from", parser=date_param, help="First day (default: month start)."),
+        typer.Option(
+            "--from",
+            parser=date_param,
+            metavar="YYYY-MM-DD",
+            show_default="the month's first",
+            help="First day.",
+        ),
     ] = None,
     end: Annotated[
-        date | None, typer.Option("--to", parser=date_param, help="Last day (default: month end).")
+        date | None,
+        typer.Option(
+            "--to",
+            parser=date_param,
+            metavar="YYYY-MM-DD",
+            show_default="the month's last",
+            help="Last day.",
+        ),
     ] = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:

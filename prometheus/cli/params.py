@@ -78,14 +78,31 @@ def log_level_param(text: str) -> str:
     return level
 
 
-AsOf = Annotated[date, typer.Option("--as-of", parser=date_param, help="YYYY-MM-DD")]
+AsOf = Annotated[
+    date,
+    typer.Option("--as-of", parser=date_param, metavar="YYYY-MM-DD", help="The market date."),
+]
 Region = Annotated[
-    str, typer.Option("--region", parser=region_param, callback=known_region, help="e.g. US")
+    str,
+    typer.Option(
+        "--region",
+        parser=region_param,
+        callback=known_region,
+        metavar="REGION",
+        help="A region of PROMETHEUS_REGION_EXCHANGES, such as US.",
+    ),
 ]
 RegionFilter = Annotated[
     str | None,
-    typer.Option("--region", parser=region_param, callback=known_region, help="Only this region."),
+    typer.Option(
+        "--region",
+        parser=region_param,
+        callback=known_region,
+        metavar="REGION",
+        help="Only this region.",
+    ),
 ]
 DateFilter = Annotated[
-    date | None, typer.Option("--as-of", parser=date_param, help="Only this date.")
+    date | None,
+    typer.Option("--as-of", parser=date_param, metavar="YYYY-MM-DD", help="Only this date."),
 ]

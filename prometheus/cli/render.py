@@ -12,8 +12,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 
 class Format(StrEnum):
@@ -24,7 +22,9 @@ class Format(StrEnum):
 
 Record = Mapping[str, Any]
 PIPE_WIDTH = 1000
-FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or json.")]
+FormatOption = Annotated[
+    Format, typer.Option("--format", metavar="[table|csv|json]", help="How to print the rows.")
+]
 
 
 def as_record(obj: Any) -> dict[str, Any]:
@@ -53,6 +53,9 @@ def render(records: Sequence[Record], columns: Sequence[str], fmt: Format, title
         writer.writerow(columns)
         writer.writerows([cell(r.get(c)) for c in columns] for r in records)
     else:
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(title=title or None, show_lines=False)
         for column in columns:
             # Fold, never truncate: "WAITING_FOR_…" or a clipped timestamp would mislead.

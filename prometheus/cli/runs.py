@@ -4,34 +4,29 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prometheus.calendar import TradingCalendar
-from prometheus.cli.context import state
+from prometheus.cli.context import command_group, state
 from prometheus.cli.params import AsOf, Region, RegionFilter, phase_param
 from prometheus.cli.render import Format, FormatOption, as_record, render
 from prometheus.errors import PrometheusError, RunNotFound
-from prometheus.pipeline import overrides
 from prometheus.pipeline.phases import Phase
-from prometheus.pipeline.state import (
-    Outcome,
-    Run,
-    Step,
-    advance_all,
-    advance_run,
-    ensure_run,
-    find_run,
-    list_runs,
-    run_events,
-)
 from prometheus.pipeline.trading_days import require_trading_day
 
-app = typer.Typer(help="Inspect and move engine runs.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from prometheus.pipeline.runs import Run, Step
 
-Reason = Annotated[str, typer.Option("--reason", help="Why (written to the audit trail).")]
-PhaseFilter = Annotated[Phase | None, typer.Option(parser=phase_param, help="Only this phase.")]
+app = command_group("Inspect and move engine runs.")
+
+Reason = Annotated[
+    str, typer.Option("--reason", metavar="TEXT", help="Why (written to the audit trail).")
+]
+PhaseFilter = Annotated[
+    Phase | None, typer.Option(parser=phase_param, metavar="PHASE", help="Only this phase.")
+]
 
 RUN_COLUMNS = [
     "run_id",
@@ -66,6 +61,8 @@ def ensure(
     A holiday or weekend of the region's exchange, or a date outside its calendar, is
     refused (exit 2) unless --force.
     """
+    from prometheus.pipeline.state import ensure_run
+
     cli = state(ctx)
     calendar = TradingCalendar(cli.settings.region_exchanges)
     today = datetime.now(UTC).date()
@@ -81,6 +78,8 @@ def ensure(
 @app.command()
 def advance(ctx: typer.Context, as_of: AsOf, region: Region) -> None:
     """Advance one run by one step (exit 1 if the step failed)."""
+    from prometheus.pipeline.state import advance_run, find_run
+
     cli = state(ctx)
     engine = cli.engine()
     run = _require(find_run(engine, as_of, region), as_of, region)
@@ -90,6 +89,9 @@ def advance(ctx: typer.Context, as_of: AsOf, region: Region) -> None:
 @app.command("advance-all")
 def advance_all_command(ctx: typer.Context) -> None:
     """Advance every run with work due by one step (for cron; exit 1 if a step failed)."""
+    from prometheus.pipeline.runs import Outcome
+    from prometheus.pipeline.state import advance_all
+
     cli = state(ctx)
     steps = advance_all(cli.engine(), settings=cli.settings, actor=cli.actor)
     failed = [s for s in steps if s.outcome in (Outcome.FAILED, Outcome.RETRY_SCHEDULED)]
@@ -108,6 +110,8 @@ def list_command(
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """List runs, oldest first."""
+    from prometheus.pipeline.state import list_runs
+
     runs = list_runs(state(ctx).engine(), phase=phase, region=region)
     render([as_record(r) for r in runs], RUN_COLUMNS, fmt, title="engine runs")
 
@@ -115,6 +119,8 @@ def list_command(
 @app.command()
 def show(ctx: typer.Context, as_of: AsOf, region: Region, fmt: FormatOption = Format.TABLE) -> None:
     """One run and its audit trail."""
+    from prometheus.pipeline.state import find_run, run_events
+
     engine = state(ctx).engine()
     run = _require(find_run(engine, as_of, region), as_of, region)
     events = [as_record(e) for e in run_events(engine, run.run_id)]
@@ -131,6 +137,8 @@ def show(ctx: typer.Context, as_of: AsOf, region: Region, fmt: FormatOption = Fo
 @app.command()
 def retry(ctx: typer.Context, as_of: AsOf, region: Region, reason: Reason) -> None:
     """Send a FAILED run back to the phase it failed in, attempts reset."""
+    from prometheus.pipeline import overrides
+
     cli = state(ctx)
     _say(overrides.retry(cli.engine(), as_of, region, actor=cli.actor, reason=reason))
 
@@ -138,6 +146,8 @@ def retry(ctx: typer.Context, as_of: AsOf, region: Region, reason: Reason) -> No
 @app.command()
 def cancel(ctx: typer.Context, as_of: AsOf, region: Region, reason: Reason) -> None:
     """Move an active run to FAILED."""
+    from prometheus.pipeline import overrides
+
     cli = state(ctx)
     _say(overrides.cancel(cli.engine(), as_of, region, actor=cli.actor, reason=reason))
 
@@ -147,11 +157,15 @@ def set_phase(
     ctx: typer.Context,
     as_of: AsOf,
     region: Region,
-    phase: Annotated[Phase, typer.Option(parser=phase_param, help="Target phase.")],
+    phase: Annotated[
+        Phase, typer.Option(parser=phase_param, metavar="PHASE", help="Target phase.")
+    ],
     reason: Reason,
     force: Annotated[bool, typer.Option("--force", help="Required: bypasses the rules.")] = False,
 ) -> None:
     """Move a run to any phase (requires --force; audited)."""
+    from prometheus.pipeline import overrides
+
     cli = state(ctx)
     run = overrides.set_phase(
         cli.engine(), as_of, region, phase, actor=cli.actor, reason=reason, force=force
@@ -181,6 +195,8 @@ def _report_line(step: Step) -> None:
 
 
 def _report(step: Step, run: Run) -> None:
+    from prometheus.pipeline.runs import Outcome
+
     if step.outcome is Outcome.BUSY:
         raise PrometheusError(f"run {run.run_id} is being advanced by another process")
     _report_line(step)

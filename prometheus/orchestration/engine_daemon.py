@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from prometheus.calendar import TradingCalendar
 from prometheus.checks import CheckPolicy, find_problems
-from prometheus.config import Settings, redact_urls
+from prometheus.config import METRICS_HOST_DEFAULT, Settings, redact_urls
 from prometheus.db.connect import make_engine
 from prometheus.db.embedded import with_database
 from prometheus.db.migrate import require_upgraded
@@ -50,7 +50,7 @@ def new_reactor_id() -> str:
 
 
 class Reactor:
-    def __init__(self, settings: Settings, *, metrics_host: str = "0.0.0.0") -> None:
+    def __init__(self, settings: Settings, *, metrics_host: str = METRICS_HOST_DEFAULT) -> None:
         if settings.database_url is None:
             raise PrometheusError("the reactor needs a database URL")
         self.settings = settings
@@ -207,7 +207,7 @@ class Reactor:
         signal.signal(signal.SIGINT, on_signal)
 
 
-def serve(settings: Settings, *, metrics_host: str = "0.0.0.0") -> int:
+def serve(settings: Settings, *, metrics_host: str = METRICS_HOST_DEFAULT) -> int:
     """Run a reactor in this process until it is stopped; return the exit code."""
     return Reactor(with_database(settings), metrics_host=metrics_host).run()
 
