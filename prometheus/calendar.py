@@ -15,6 +15,7 @@ calendar vouches for is a separate question, asked relative to a day the caller 
 
 from __future__ import annotations
 
+import functools
 import threading
 import types
 import warnings
@@ -143,6 +144,34 @@ def _day(ts: Any) -> date | None:
     return None if ts is None else ts.date()
 
 
+@functools.lru_cache(maxsize=1024)
+def _sessions(
+    window: _Window, region: str, exchange: str, lo: date, hi: date
+) -> tuple[Session, ...]:
+    """The sessions from ``lo`` to ``hi`` (inside ``window``), read from its calendar.
+
+    Cached: reading them is pandas work (about 1 ms for one day, 10 ms for a year) that
+    `check` repeats for every waiting run and the web console on every refresh, while the
+    answer depends only on the window's calendar object (part of the key) and the dates.
+    """
+    cal = window.calendar
+    # Series indexed by tz-naive session labels; label slicing is inclusive.
+    opens = cal.opens.loc[lo.isoformat() : hi.isoformat()]
+    closes = cal.closes.loc[lo.isoformat() : hi.isoformat()]
+    early = cal.early_closes
+    return tuple(
+        Session(
+            region=region,
+            exchange=exchange,
+            date=label.date(),
+            open=_utc(opens[label]),
+            close=_utc(closes[label]),
+            half_day=bool(label in early),
+        )
+        for label in closes.index
+    )
+
+
 def _utc(ts: Any) -> datetime:
     """Convert a pandas UTC Timestamp to a stdlib datetime in ``datetime.UTC``."""
     result: datetime = ts.to_pydatetime().astimezone(UTC)
@@ -198,22 +227,7 @@ class TradingCalendar:
         lo, hi = max(start, window.start), min(end, window.end)
         if lo > hi:
             return []
-        cal = window.calendar
-        # Series indexed by tz-naive session labels; label slicing is inclusive.
-        opens = cal.opens.loc[lo.isoformat() : hi.isoformat()]
-        closes = cal.closes.loc[lo.isoformat() : hi.isoformat()]
-        early = cal.early_closes
-        return [
-            Session(
-                region=region,
-                exchange=exchange,
-                date=label.date(),
-                open=_utc(opens[label]),
-                close=_utc(closes[label]),
-                half_day=bool(label in early),
-            )
-            for label in closes.index
-        ]
+        return list(_sessions(window, region, exchange, lo, hi))
 
     def session(self, region: str, day: date) -> Session | None:
         """The session on ``day``; None if the exchange is closed that day."""

@@ -20,11 +20,21 @@ from prometheus.pipeline.phases import TERMINAL, Phase, is_legal
 from prometheus.pipeline.state import Run, get_run, update_phase
 
 
+def can_retry(run: Run) -> bool:
+    """Whether ``retry`` would accept the run as it is (callers offer the action by it)."""
+    return run.phase is Phase.FAILED
+
+
+def can_cancel(run: Run) -> bool:
+    """Whether ``cancel`` would accept the run as it is."""
+    return run.phase not in TERMINAL
+
+
 def retry(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
     """FAILED back to the phase it failed in, with its attempts reset."""
     with db.begin() as conn:
         run = _locked(conn, as_of_date, region)
-        if run.phase is not Phase.FAILED:
+        if not can_retry(run):
             raise InputError(f"run {run.run_id} is {run.phase}, not FAILED: nothing to retry")
         failed_in = conn.execute(query("phase_failed_in"), {"run_id": run.run_id}).scalar()
         target = Phase(failed_in) if failed_in else Phase.DATA_READY
@@ -35,7 +45,7 @@ def cancel(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str
     """An active run to FAILED (a legal transition, so no force is needed)."""
     with db.begin() as conn:
         run = _locked(conn, as_of_date, region)
-        if run.phase in TERMINAL:
+        if not can_cancel(run):
             raise InputError(f"run {run.run_id} is already {run.phase}: nothing to cancel")
         return _move(conn, run, Phase.FAILED, actor=actor, override="cancel", reason=reason)
 
