@@ -57,6 +57,9 @@ class Settings:
     metrics_port: int | None = None
     shutdown_timeout: timedelta = timedelta(seconds=SHUTDOWN_TIMEOUT_SECONDS_DEFAULT)
     heartbeat_interval: timedelta = timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS_DEFAULT)
+    # `prometheus web`: actions (retry, cancel) exist only with both, behind basic auth.
+    web_user: str | None = None
+    web_password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -73,6 +76,18 @@ class Settings:
             raise InputError(f"invalid metrics port {self.metrics_port}")
         if self.database_url is not None:
             _parse_url(self.database_url)
+        if (self.web_user is None) != (self.web_password is None):
+            raise InputError(
+                "set both PROMETHEUS_WEB_USER and PROMETHEUS_WEB_PASSWORD, or neither "
+                "(without them `prometheus web` is read-only)"
+            )
+        if self.web_user is not None and (":" in self.web_user or not self.web_user.strip()):
+            raise InputError("PROMETHEUS_WEB_USER must be a non-empty name without ':'")
+
+    @property
+    def web_actions_enabled(self) -> bool:
+        """Whether `prometheus web` may offer actions: only with a login to ask for."""
+        return self.web_user is not None and self.web_password is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -99,6 +114,10 @@ class Settings:
             values["concurrency"] = _number(raw, "PROMETHEUS_CONCURRENCY", int)
         if raw := environ.get("PROMETHEUS_REGION_EXCHANGES"):
             values["region_exchanges"] = _region_map(raw)
+        if user := environ.get("PROMETHEUS_WEB_USER"):
+            values["web_user"] = user
+        if password := environ.get("PROMETHEUS_WEB_PASSWORD"):
+            values["web_password"] = password
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

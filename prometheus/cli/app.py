@@ -28,6 +28,7 @@ from prometheus.cli.context import CliState, command_group
 from prometheus.cli.demo import demo
 from prometheus.cli.params import log_level_param
 from prometheus.cli.reactor import reactor
+from prometheus.cli.web import web
 from prometheus.config import known_database_urls, redact
 from prometheus.errors import PrometheusError, first_line
 
@@ -43,6 +44,7 @@ app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(ops_commands.app)  # check, calendar: commands of the root itself
 app.command()(reactor)
 app.command()(demo)
+app.command()(web)
 
 
 def _version(show: bool) -> None:

@@ -59,7 +59,8 @@ def connect_listener(database_url: str, *, application_name: str) -> psycopg.Con
 async def connect_listener_async(
     database_url: str, *, application_name: str
 ) -> psycopg.AsyncConnection[Any]:
-    """``connect_listener`` for an asyncio program (an Airflow trigger's wait)."""
+    """``connect_listener`` for an asyncio program (an Airflow trigger's wait, the web
+    console's change feed)."""
     return await psycopg.AsyncConnection.connect(
         libpq_url(database_url),
         autocommit=True,

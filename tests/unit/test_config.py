@@ -208,3 +208,23 @@ def test_known_database_urls_come_from_the_environment_and_both_flag_forms() -> 
     urls = known_database_urls(argv)
     assert "postgresql://a:one@h/x" in urls and "postgresql://b:two@h/y" in urls
     assert redact("one two three", urls) == "*** *** three"
+
+
+def test_the_web_login_comes_from_the_environment_and_the_password_stays_out_of_repr() -> None:
+    s = Settings.from_env({"PROMETHEUS_WEB_USER": "alice", "PROMETHEUS_WEB_PASSWORD": "pw-42"})
+    assert (s.web_user, s.web_password, s.web_actions_enabled) == ("alice", "pw-42", True)
+    assert "pw-42" not in repr(s)
+    assert Settings.from_env({}).web_actions_enabled is False
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"PROMETHEUS_WEB_USER": "alice"},
+        {"PROMETHEUS_WEB_PASSWORD": "pw"},
+        {"PROMETHEUS_WEB_USER": "al:ice", "PROMETHEUS_WEB_PASSWORD": "pw"},
+    ],
+)
+def test_a_half_or_malformed_web_login_is_an_input_error(environ: dict[str, str]) -> None:
+    with pytest.raises(InputError, match="PROMETHEUS_WEB_USER"):
+        Settings.from_env(environ)
