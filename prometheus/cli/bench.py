@@ -135,3 +135,22 @@ def startup(
 
     settings = _quiet_database(ctx)
     report(measure_startup(settings, repeat=repeat), as_json=as_json, title="bench startup")
+
+
+@app.command()
+def web(
+    ctx: typer.Context,
+    sessions: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Sessions per region (252: a year).")
+    ] = 252,
+    requests: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Measured requests per page.")
+    ] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """The console's pages (overview of a year of sessions, a run, a runs page) over HTTP."""
+    from prometheus.bench.web import measure_web
+
+    settings = _quiet_database(ctx)
+    result = measure_web(settings, sessions=sessions, requests=requests)
+    report(result, as_json=as_json, title="bench web")
