@@ -57,7 +57,6 @@ def write_phase(
     *,
     actor: str,
     detail: Mapping[str, Any],
-    force: bool,
     notify: bool,
 ) -> Run:
     """The phase change itself, in the caller's transaction; the database's guard
@@ -68,8 +67,7 @@ def write_phase(
         "to_phase": phase,
         "actor": actor,
         "detail": json.dumps(dict(detail), default=str),
-        "force": "on" if force else "off",
-        "notify": "on" if notify else "off",
+        "notify": notify,
     }
     with (
         mapped_errors(),
@@ -144,7 +142,6 @@ def record_failure(
         Phase.FAILED,
         actor=actor,
         detail={"error": error, "attempts": attempts},
-        force=False,
         notify=True,
     )
     news = News(logging.ERROR, "run.failed", {"attempt": attempts, "error": error})

@@ -3,8 +3,11 @@
 Who may force what is decided here, not in the CLI: retry only from FAILED and only
 back to the phase the run failed in; cancel only an active run; set-phase anything,
 but only when the operator says ``force``. Each decides on the run as it is, under its
-row lock (a run in the middle of a phase is busy: exit 1, nothing changed), and goes
-through ``update_phase``, so the database's audit trigger records the actor and reason.
+row lock (a run in the middle of a phase is busy: exit 1, nothing changed). A legal move
+goes through ``update_phase``; one the transition table refuses (a retry, most
+set-phases) through the database's ``prometheus_force_phase``, the only way past the
+guard, which will not move without an actor and a reason. Either way the audit trigger
+records both.
 """
 
 from __future__ import annotations
@@ -71,9 +74,19 @@ def _move(
     """The audited change, forced only where the rules need it (cancel is a legal move).
     Returns the run as the database then has it: a run sent back to WAITING_FOR_DATA
     whose data is complete is already DATA_READY again."""
-    detail = {"override": override, "reason": _reason(reason)}
-    forced = not is_legal(run.phase, phase)
-    update_phase(conn, run, phase, actor=actor, detail=detail, force=forced)
+    reason = _reason(reason)
+    if is_legal(run.phase, phase):
+        detail = {"override": override, "reason": reason}
+        update_phase(conn, run, phase, actor=actor, detail=detail)
+    else:
+        params = {
+            "run_id": run.run_id,
+            "to_phase": phase,
+            "actor": actor,
+            "reason": reason,
+            "override": override,
+        }
+        conn.execute(query("force_phase"), params).one()
     fresh = get_run(conn, run.run_id)
     assert fresh is not None, "the run is locked by this transaction"
     return fresh

@@ -131,21 +131,18 @@ def update_phase(
     *,
     actor: str,
     detail: Mapping[str, Any] | None = None,
-    force: bool = False,
     notify: bool = True,
 ) -> Run:
     """Move ``run`` from the phase it was read in to ``phase``, audited as ``actor``.
 
-    Refused (IllegalTransition) if the move is not in the transition table (unless
-    ``force``, for audited overrides) or if the run left that phase meanwhile. The
-    database's guard trigger enforces the same table for any other writer.
+    Refused (IllegalTransition) if the move is not in the transition table or if the run
+    left that phase meanwhile. The database's guard trigger enforces the same table for
+    any other writer; the one way past it is an audited override (``overrides``).
     """
-    if not force and not is_legal(run.phase, phase):
+    if not is_legal(run.phase, phase):
         raise IllegalTransition(f"illegal transition: {run.phase} -> {phase} (run {run.run_id})")
     with _transaction(db) as conn:
-        return write_phase(
-            conn, run, phase, actor=actor, detail=detail or {}, force=force, notify=notify
-        )
+        return write_phase(conn, run, phase, actor=actor, detail=detail or {}, notify=notify)
 
 
 def advance_run(

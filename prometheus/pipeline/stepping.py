@@ -134,7 +134,6 @@ def _run_phase(
         NEXT[run.phase],
         actor=actor,
         detail={"duration_s": duration_s, "attempt": attempt},
-        force=False,
         notify=notify or NEXT[run.phase] in TERMINAL,  # COMPLETED is always announced
     )
     news = News(

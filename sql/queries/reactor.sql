@@ -13,23 +13,10 @@ WHERE reactor_id = :reactor_id;
 SELECT DISTINCT region FROM region_datasets ORDER BY region;
 
 -- name: ensure_calendar_runs
--- Closed sessions' runs, so that late data shows as WAITING_FOR_DATA runs. One statement,
--- in (as_of_date, region) order, the order the readiness trigger locks pairs in, so it
--- cannot deadlock with a backfill; runs that exist are filtered out first, so a sweep
--- does not use up run ids on conflicts.
-WITH context AS (
-    SELECT set_config('prometheus.actor', :actor, true)
-), wanted AS (
-    SELECT DISTINCT d AS as_of_date, r AS region
-    FROM unnest(CAST(:dates AS date[]), CAST(:regions AS text[])) AS w (d, r)
-)
-INSERT INTO engine_runs (as_of_date, region)
-SELECT w.as_of_date, w.region
-FROM wanted w, context
-WHERE NOT EXISTS (
-    SELECT 1 FROM engine_runs e WHERE e.as_of_date = w.as_of_date AND e.region = w.region)
-ORDER BY w.as_of_date, w.region
-ON CONFLICT (as_of_date, region) DO NOTHING;
+-- Closed sessions' runs, so that late data shows as WAITING_FOR_DATA runs; one
+-- statement, in the readiness trigger's lock order, burning no run ids on runs that
+-- exist (see prometheus_ensure_runs).
+SELECT prometheus_ensure_runs(CAST(:dates AS date[]), CAST(:regions AS text[]), :actor);
 
 -- name: database_now
 -- Calendar decisions use the database's clock, like backoff and stuck checks.

@@ -1,13 +1,9 @@
 -- name: insert_run
 -- Create the run if it is missing; a concurrent creator wins quietly (ON CONFLICT).
--- No RETURNING: the statement's own triggers may move the new run on (to DATA_READY
--- when its data is already complete), and RETURNING would show it as inserted.
-WITH context AS (
-    SELECT set_config('prometheus.actor', :actor, true)
-)
-INSERT INTO engine_runs (as_of_date, region)
-SELECT :as_of_date, :region FROM context
-ON CONFLICT (as_of_date, region) DO NOTHING;
+-- Returns nothing: the statement's own triggers may move the new run on (to DATA_READY
+-- when its data is already complete), so the caller reads it back.
+SELECT prometheus_ensure_runs(
+    ARRAY[CAST(:as_of_date AS date)], ARRAY[CAST(:region AS text)], :actor);
 
 -- name: find_run
 SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region;
@@ -57,19 +53,15 @@ WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(next_attempt_at, '-infinity'::timestamptz) <= now();
 
 -- name: update_phase
--- The guard trigger validates the move and the audit trigger records it, reading who
--- asks, why, and whether to notify from these transaction-local settings.
-WITH context AS (
-    SELECT set_config('prometheus.actor', :actor, true),
-           set_config('prometheus.detail', :detail, true),
-           set_config('prometheus.force', :force, true),
-           set_config('prometheus.notify', :notify, true)
-)
-UPDATE engine_runs r
-SET phase = :to_phase
-FROM context
-WHERE r.run_id = :run_id AND r.phase = :from_phase
-RETURNING r.*;
+-- The guard trigger validates the move and the audit trigger records it, with who asks,
+-- why, and whether to notify; the function puts the caller's context back after.
+-- No row: the run left :from_phase meanwhile.
+SELECT * FROM prometheus_update_phase(
+    :run_id, :from_phase, :to_phase, :actor, CAST(:detail AS jsonb), :notify);
+
+-- name: force_phase
+-- The audited override's way past the transition table (see sql/triggers/0011).
+SELECT * FROM prometheus_force_phase(:run_id, :to_phase, :actor, :reason, :override);
 
 -- name: record_failed_attempt
 -- A failed attempt is counted, explained and scheduled in one statement, with its event.

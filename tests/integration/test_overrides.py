@@ -26,6 +26,7 @@ from prometheus.pipeline.state import (
     update_phase,
 )
 from tests.support.cli_runner import Result, invoke
+from tests.support.placing import place
 
 DAY = date(2026, 11, 24)
 
@@ -49,7 +50,7 @@ def target(region: str) -> list[str]:
 def run_in(engine: Engine, phase: Phase, region: str | None = None) -> Run:
     run = get_or_create_run(engine, DAY, region or phase, actor="setup")
     if phase is not Phase.WAITING_FOR_DATA:
-        run = update_phase(engine, run, phase, actor="setup", force=True)
+        run = place(engine, run, phase)
     return run
 
 

@@ -31,11 +31,11 @@ from prometheus.pipeline.state import (
     list_due_run_ids,
     run_events,
     seconds_until_next_retry,
-    update_phase,
 )
 from tests.support import task_modules
 from tests.support.lock_waits import lock_waiters
 from tests.support.market_data import seed_region
+from tests.support.placing import place
 from tests.support.task_modules import BLOCKING_LOCK, PLUGIN_INSTRUMENTS
 from tests.support.waiting import wait_until
 
@@ -212,7 +212,7 @@ def test_list_active_runs_leaves_out_terminal_ones(engine: Engine) -> None:
     for n, phase in enumerate(reversed(list(Phase))):
         run = get_or_create_run(engine, DAY + timedelta(days=n), "US")
         if phase is not Phase.WAITING_FOR_DATA:
-            update_phase(engine, run, phase, actor="setup", force=True)
+            place(engine, run, phase)
     get_or_create_run(engine, DAY, "EU")
     active = list_active_runs(engine)
     assert [(r.as_of_date, r.region) for r in active] == sorted(
@@ -234,7 +234,7 @@ def test_list_active_runs_leaves_out_terminal_ones(engine: Engine) -> None:
 def test_outcomes_of_runs_with_nothing_to_do(engine: Engine, settings: Settings) -> None:
     waiting = get_or_create_run(engine, DAY, "US")
     other = get_or_create_run(engine, DAY, "EU")
-    done = update_phase(engine, other, Phase.COMPLETED, actor="setup", force=True)
+    done = place(engine, other, Phase.COMPLETED)
     assert advance_run(engine, waiting, settings=settings, actor="t").outcome is Outcome.WAITING
     assert advance_run(engine, done, settings=settings, actor="t").outcome is Outcome.TERMINAL
     assert advance_run(engine, 999_999, settings=settings, actor="t") == Step(Outcome.BUSY, None)

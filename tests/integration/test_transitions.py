@@ -1,5 +1,6 @@
 """The state machine as the database enforces it: the full 6x6 matrix, through Python and
-through raw SQL; forced moves; audit rows; timestamps; NOTIFY on prometheus_engine_runs."""
+through raw SQL; forced moves (only through the audited override); audit rows; timestamps;
+NOTIFY on prometheus_engine_runs."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from sqlalchemy import Engine
 
 from prometheus.config import libpq_url
 from prometheus.errors import IllegalTransition
+from prometheus.pipeline import overrides
 from prometheus.pipeline.phases import Phase, is_legal
 from prometheus.pipeline.state import Run, get_or_create_run, run_events, update_phase
+from tests.support.placing import place
 
 CHANNEL = "prometheus_engine_runs"
 PAIRS = list(itertools.product(Phase, Phase))
 DAY = date(2026, 11, 24)
+FORCE = "SELECT * FROM prometheus_force_phase(%s, %s, 'op', 'a reason', 'set-phase')"
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ def run_in(engine: Engine, phase: Phase, day: date = DAY, region: str = "US") ->
     """A run placed in ``phase`` (by an audited forced move when it is not the first)."""
     run = get_or_create_run(engine, day, region, actor="setup")
     if phase is not run.phase:
-        run = update_phase(engine, run, phase, actor="setup", force=True)
+        run = place(engine, run, phase)
     return run
 
 
@@ -81,12 +85,12 @@ def test_the_schema_accepts_exactly_the_phase_names(raw: psycopg.Connection[Any]
     assert row is not None
     for phase in Phase:
         assert f"'{phase}'" in row[0]
-    with pytest.raises(psycopg.errors.CheckViolation), raw.transaction():
-        raw.execute("SET LOCAL prometheus.force = 'on'")
-        raw.execute(
-            "INSERT INTO engine_runs (as_of_date, region, phase) VALUES (%s, 'US', 'DONE')",
-            (DAY,),
-        )
+    row = raw.execute(
+        "INSERT INTO engine_runs (as_of_date, region) VALUES (%s, 'US') RETURNING run_id", (DAY,)
+    ).fetchone()
+    assert row is not None
+    with pytest.raises(psycopg.errors.CheckViolation):  # even the forced path
+        raw.execute(FORCE, (row[0], "DONE"))
 
 
 def test_every_pair_through_update_phase(engine: Engine, raw: psycopg.Connection[Any]) -> None:
@@ -141,33 +145,39 @@ def test_a_run_must_start_waiting_for_data(raw: psycopg.Connection[Any]) -> None
     assert raw.execute("SELECT count(*) FROM engine_runs").fetchone() == (0,)
 
 
-def test_force_allows_any_move_through_python(engine: Engine) -> None:
+def test_the_override_may_make_any_move_audited(engine: Engine) -> None:
     illegal = [(s, t) for s, t in PAIRS if s is not t and not is_legal(s, t)]
     assert len(illegal) == 22
     for n, (source, target) in enumerate(illegal):
         run = run_in(engine, source, DAY + timedelta(days=n))
-        moved = update_phase(engine, run, target, actor="op", detail={"why": "x"}, force=True)
+        with pytest.raises(IllegalTransition):
+            update_phase(engine, run, target, actor="op")
+        moved = overrides.set_phase(
+            engine, run.as_of_date, "US", target, actor="op", reason="x", force=True
+        )
+        # Back to WAITING_FOR_DATA with no data required: it stays there.
         assert moved.phase is target
         last = run_events(engine, run.run_id)[-1]
         assert (last.from_phase, last.to_phase, last.actor) == (source, target, "op")
-        assert last.detail == {"why": "x"}
+        assert last.detail == {"override": "set-phase", "reason": "x"}
 
 
-def test_force_allows_any_move_through_raw_sql(raw: psycopg.Connection[Any]) -> None:
+def test_the_force_function_moves_one_run_once_and_the_next_write_is_checked(
+    raw: psycopg.Connection[Any],
+) -> None:
+    row = raw.execute(
+        "INSERT INTO engine_runs (as_of_date, region) VALUES (%s, 'US') RETURNING run_id", (DAY,)
+    ).fetchone()
+    assert row is not None
     with raw.transaction():
-        raw.execute("SET LOCAL prometheus.force = 'on'")
-        row = raw.execute(
-            "INSERT INTO engine_runs (as_of_date, region, phase) VALUES (%s, 'US', 'COMPLETED')"
-            " RETURNING run_id",
-            (DAY,),
-        ).fetchone()
-        assert row is not None
-        raw.execute("UPDATE engine_runs SET phase = 'DATA_READY' WHERE run_id = %s", row)
-    assert phase_of(raw, row[0]) == "DATA_READY"
-    # The setting was transaction-local: the next writer is checked again.
-    with pytest.raises(psycopg.Error) as caught:
-        raw.execute("UPDATE engine_runs SET phase = 'COMPLETED' WHERE run_id = %s", row)
-    assert caught.value.sqlstate == "PX001"
+        raw.execute(FORCE, (row[0], "COMPLETED"))
+        assert phase_of(raw, row[0]) == "COMPLETED"
+        # Its grant was for its own statement: the next writer of this transaction is
+        # checked again.
+        with pytest.raises(psycopg.Error) as caught, raw.transaction():
+            raw.execute("UPDATE engine_runs SET phase = 'DATA_READY' WHERE run_id = %s", row)
+        assert caught.value.sqlstate == "PX001"
+    assert phase_of(raw, row[0]) == "COMPLETED"
 
 
 def test_creation_and_changes_are_audited_with_actor_and_detail(engine: Engine) -> None:
