@@ -123,6 +123,6 @@ def test_any_text_in_a_row_gives_a_short_payload_the_reactor_accepts(
     run = find_run(engine, DAY, HUGE_REGION)
     assert run is not None and run.phase is Phase.DATA_READY
     assert parsed[1:] == [
-        RunChanged(run.run_id, Phase.WAITING_FOR_DATA),
-        RunChanged(run.run_id, Phase.DATA_READY),
+        RunChanged(run.run_id, Phase.WAITING_FOR_DATA, DAY, HUGE_REGION[:64]),
+        RunChanged(run.run_id, Phase.DATA_READY, DAY, HUGE_REGION[:64]),
     ]

@@ -24,7 +24,7 @@ def test_a_trigger_payload_of_either_channel_parses() -> None:
     assert parse_notification(
         Channel.ENGINE_RUNS,
         '{"run_id": 7, "as_of_date": "2026-11-24", "region": "US", "phase": "DATA_READY"}',
-    ) == RunChanged(7, "DATA_READY")
+    ) == RunChanged(7, "DATA_READY", date(2026, 11, 24), "US")
     payload = {"as_of_date": "2026-11-24", "region": "US", "dataset": "a", "dataset_count": 3}
     assert parse_notification(Channel.INGESTION, json.dumps(payload)) == DataArrived(
         date(2026, 11, 24), "US", "a", 3
