@@ -20,10 +20,10 @@ from prometheus.pipeline.state import (
     advance_run,
     ensure_run,
     get_or_create_run,
-    update_phase,
 )
 from prometheus.web.app import create_app
 from tests.support import web_tasks
+from tests.support.placing import place
 
 USER = "alice"
 PASSWORD = "c0rrect-h0rse-battery"
@@ -73,9 +73,7 @@ def recent_sessions(calendar: TradingCalendar, region: str, count: int) -> list[
 def run_in(engine: Engine, day: date, region: str, phase: Phase) -> Run:
     """A run put in ``phase`` by a forced, audited change."""
     run = get_or_create_run(engine, day, region, actor="setup")
-    if phase is Phase.WAITING_FOR_DATA:
-        return run
-    return update_phase(engine, run, phase, actor="setup", force=True)
+    return place(engine, run, phase)
 
 
 def failed_run(engine: Engine, settings: Settings, day: date, region: str) -> Run:
