@@ -21,6 +21,7 @@ from prometheus.errors import first_line
 from prometheus.logs import get_logger
 from prometheus.orchestration.metrics import ReactorMetrics
 from prometheus.pipeline.state import Outcome, Step, advance_next, advance_run
+from prometheus.pipeline.stepping import TERMINATE_GRACE_S
 
 log = get_logger(__name__)
 
@@ -44,7 +45,10 @@ class Dispatcher:
         self._signalled = False
         self._notified_at: float | None = None  # earliest unserved notification
         self._accepting = True
-        self._busy = 0
+        # Worker thread -> time.monotonic() when its current step began: what is in
+        # progress, and which workers a task that never returns has wedged.
+        self._stepping: dict[int, float] = {}
+        self._wedged_after = settings.phase_timeout.total_seconds() + TERMINATE_GRACE_S
         self._threads = [
             threading.Thread(target=self._work, name=f"dispatcher-{i}", daemon=True)
             for i in range(settings.concurrency)
@@ -56,8 +60,17 @@ class Dispatcher:
 
     @property
     def in_progress(self) -> int:
+        """Workers stepping a run now."""
         with self._cond:
-            return self._busy
+            return len(self._stepping)
+
+    def wedged(self) -> int:
+        """Workers in one step for longer than the phase timeout and its grace: by then a
+        timed-out phase has been cancelled, its session ended and its attempt counted,
+        so only a task that does not return can still hold the worker."""
+        stuck_since = time.monotonic() - self._wedged_after
+        with self._cond:
+            return sum(1 for began in self._stepping.values() if began < stuck_since)
 
     def alive(self) -> bool:
         return all(t.is_alive() for t in self._threads)
@@ -95,14 +108,10 @@ class Dispatcher:
                     return
                 self._signalled = False
                 notified_at, self._notified_at = self._notified_at, None
-                self._busy += 1
             try:
                 self._drain(notified_at)
             except Exception as exc:  # the outermost loop: one bad run must not kill a worker
                 log.error("dispatch.crashed", error=first_line(exc), error_type=type(exc).__name__)
-            finally:
-                with self._cond:
-                    self._busy -= 1
 
     def _drain(self, notified_at: float | None) -> None:
         """Claim and step runs until nothing is due (or a stop is requested)."""
@@ -118,7 +127,25 @@ class Dispatcher:
 
     def _step(self, run_id: int | None) -> Step | None:
         """One step of that run, or (``None``) of the oldest due run; None if no step."""
+        worker = threading.get_ident()
         started = time.monotonic()
+        with self._cond:
+            self._stepping[worker] = started
+        try:
+            return self._try_step(run_id, started)
+        except Exception as exc:  # a bug or a refusal, not an outage: say which run, go on
+            log.error(
+                "dispatch.crashed",
+                run_id=run_id,
+                error=first_line(exc),
+                error_type=type(exc).__name__,
+            )
+            return None
+        finally:
+            with self._cond:
+                del self._stepping[worker]
+
+    def _try_step(self, run_id: int | None, started: float) -> Step | None:
         for attempt in (1, 2):
             try:
                 if run_id is None:

@@ -1,4 +1,5 @@
-"""The reactor (SPEC section 6): listener, dispatcher, sweeper and health, wired together.
+"""The reactor (SPEC section 6): listener, dispatcher, maintenance services and health,
+wired together.
 
 Run it as ``prometheus reactor`` or ``python -m prometheus.orchestration.engine_daemon``.
 SIGTERM/SIGINT stop it taking work and let running phases finish (bounded by the
@@ -9,6 +10,7 @@ with the connection and every phase commits with its work or not at all.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import secrets
 import signal
@@ -16,7 +18,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import Any
@@ -34,9 +36,12 @@ from prometheus.errors import PrometheusError, first_line
 from prometheus.logs import configure_logging, get_logger
 from prometheus.orchestration.dispatcher import Dispatcher
 from prometheus.orchestration.health import HealthServer
+from prometheus.orchestration.heartbeat import beat, mark_stopped
 from prometheus.orchestration.listener import Listener
 from prometheus.orchestration.metrics import ReactorMetrics
-from prometheus.orchestration.sweeper import Sweeper
+from prometheus.orchestration.services import Service
+from prometheus.orchestration.sweeper import sweep
+from prometheus.pipeline.calendar_runs import ensure_calendar_runs
 from prometheus.pipeline.registry import phase_tasks
 
 log = get_logger(__name__)
@@ -50,7 +55,19 @@ def new_reactor_id() -> str:
 
 
 class Reactor:
-    def __init__(self, settings: Settings, *, metrics_host: str = METRICS_HOST_DEFAULT) -> None:
+    """The listener wakes the dispatcher's workers; maintenance services (sweep, heartbeat,
+    calendar runs), each on its own thread with its own interval and failures, keep the
+    rest true; /healthz and /metrics say how each part is doing."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        metrics_host: str = METRICS_HOST_DEFAULT,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        """``clock``: the instant calendar runs are created for (tests move time with it);
+        None, the database's now()."""
         if settings.database_url is None:
             raise PrometheusError("the reactor needs a database URL")
         self.settings = settings
@@ -58,6 +75,8 @@ class Reactor:
         self.metrics = ReactorMetrics()
         self._stop = threading.Event()
         self._signal_received: str | None = None
+        self._clock = clock
+        self._calendar = TradingCalendar(settings.region_exchanges)
         self.engine = make_engine(
             settings.database_url,
             application_name=f"prometheus-reactor:{self.reactor_id}"[:63],
@@ -69,22 +88,33 @@ class Reactor:
             actor=self.reactor_id,
             metrics=self.metrics,
             # The sweep after a failed attempt learns when its backoff ends and wakes then.
-            on_retry_scheduled=lambda: self.sweeper.request_sweep(),
+            on_retry_scheduled=lambda: self.sweeper.wake(),
         )
-        self.sweeper = Sweeper(
-            self.engine,
-            settings,
-            reactor_id=self.reactor_id,
-            dispatcher=self.dispatcher,
-            metrics=self.metrics,
-            stop=self._stop,
+        self.sweeper = self._service(
+            "sweep",
+            functools.partial(sweep, self.engine, dispatcher=self.dispatcher, metrics=self.metrics),
+            interval=settings.sweep_interval,
+            failed_event="sweep.failed",
         )
+        self.heartbeat = self._service(
+            "heartbeat",
+            functools.partial(beat, self.engine, reactor_id=self.reactor_id),
+            interval=settings.heartbeat_interval,
+            failed_event="heartbeat.failed",
+        )
+        self.calendar_runs = self._service(
+            "calendar_runs",
+            self._create_calendar_runs,
+            interval=settings.sweep_interval,
+            failed_event="calendar_runs.failed",
+        )
+        self.services = (self.sweeper, self.heartbeat, self.calendar_runs)
         self.listener = Listener(
             settings.database_url,
             reactor_id=self.reactor_id,
             dispatcher=self.dispatcher,
             metrics=self.metrics,
-            on_connected=self.sweeper.request_sweep,
+            on_connected=self.sweeper.wake,  # what was notified while nobody listened
             stop=self._stop,
         )
         self.health: HealthServer | None = None
@@ -95,8 +125,30 @@ class Reactor:
                 health=self.health_report,
                 registry=self.metrics.registry,
             )
-        self._calendar = TradingCalendar(settings.region_exchanges)
+        self.metrics.watch_workers(
+            lambda: self.dispatcher.in_progress, lambda: self.dispatcher.wedged()
+        )
         self.metrics.watch_database(self._database_figures)
+
+    def _service(
+        self, name: str, step: Callable[[], float | None], *, interval: timedelta, failed_event: str
+    ) -> Service:
+        return Service(
+            name,
+            step,
+            interval=interval.total_seconds(),
+            failed_event=failed_event,
+            reactor_id=self.reactor_id,
+            metrics=self.metrics,
+            stop=self._stop,
+        )
+
+    def _create_calendar_runs(self) -> None:
+        """The calendar service's step: the rule is the pipeline's, the timing is ours."""
+        now = self._clock() if self._clock is not None else None
+        created = ensure_calendar_runs(self.engine, self._calendar, actor=self.reactor_id, now=now)
+        if created:
+            log.info("calendar_runs.created", runs=created)
 
     def run(self) -> int:
         """Serve until asked to stop; 0 after a clean stop, 1 if a part of it died."""
@@ -108,7 +160,8 @@ class Reactor:
             raise
         self._install_signal_handlers()
         self.dispatcher.start()
-        self.sweeper.start()
+        for service in self.services:
+            service.start()
         self.listener.start()
         if self.health is not None:
             self.health.start()
@@ -141,7 +194,8 @@ class Reactor:
 
     def request_stop(self) -> None:
         self._stop.set()
-        self.sweeper.request_sweep()  # wake it so it sees the stop
+        for service in self.services:
+            service.wake()  # so it sees the stop
 
     def shutdown(self) -> int:
         self.request_stop()
@@ -154,8 +208,9 @@ class Reactor:
         if not drained:
             log.warning("reactor.drain_timed_out", reactor_id=self.reactor_id)
         self.listener.thread.join(5)
-        self.sweeper.thread.join(5)
-        self.sweeper.mark_stopped()
+        for service in self.services:
+            service.thread.join(5)
+        mark_stopped(self.engine, reactor_id=self.reactor_id)
         if self.health is not None:
             self.health.stop()
         self.engine.dispose()
@@ -163,17 +218,23 @@ class Reactor:
         return 0
 
     def health_report(self) -> Mapping[str, Any]:
-        last_tick = self.sweeper.last_tick
-        stale_after = 3 * self.settings.heartbeat_interval.total_seconds() + 5
-        fresh = last_tick is not None and time.time() - last_tick < stale_after
+        """SPEC's six keys, plus why it is degraded: workers wedged by a task that never
+        returns, and maintenance services whose last round failed or is long overdue."""
+        now = time.time()
+        failing = [s.name for s in self.services if not s.healthy(now)]
+        wedged = self.dispatcher.wedged()
         connected = self.listener.connected.is_set()
+        rounds = [s.last_round for s in self.services if s.last_round is not None]
+        last_tick = min(rounds) if len(rounds) == len(self.services) else None
         return {
-            "status": "ok" if connected and fresh else "degraded",
+            "status": "ok" if connected and not failing and not wedged else "degraded",
             "reactor_id": self.reactor_id,
-            "last_tick": _iso(last_tick),
+            "last_tick": _iso(last_tick),  # every service has finished a round since
             "last_notification": _iso(self.listener.last_notification),
             "runs_in_progress": self.dispatcher.in_progress,
             "database_connected": connected,
+            "wedged_workers": wedged,
+            "failing_services": failing,
         }
 
     def _database_figures(self) -> Mapping[str, Mapping[str, float]]:
@@ -187,8 +248,8 @@ class Reactor:
     def _dead_parts(self) -> list[str]:
         parts = {
             "listener": self.listener.thread.is_alive(),
-            "sweeper": self.sweeper.thread.is_alive(),
             "dispatcher": self.dispatcher.alive(),
+            **{service.name: service.thread.is_alive() for service in self.services},
         }
         return [name for name, alive in parts.items() if not alive]
 

@@ -12,12 +12,10 @@ deadline of its own: TCP's timeouts never fire when the far end still acknowledg
 
 from __future__ import annotations
 
-import random
 import selectors
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -35,6 +33,7 @@ from prometheus.orchestration.notifications import (
     MalformedPayload,
     parse_notification,
 )
+from prometheus.orchestration.services import Backoff
 from prometheus.pipeline.phases import WORKABLE
 
 log = get_logger(__name__)
@@ -42,24 +41,6 @@ log = get_logger(__name__)
 POLL_SECONDS = 0.5  # how often the loop looks at the stop flag while idle
 PING_AFTER_SECONDS = 5.0
 PING_TIMEOUT_SECONDS = 10.0  # a SELECT 1 on an idle backend answers in well under 1 ms
-
-
-@dataclass
-class Backoff:
-    """Capped exponential backoff with full jitter (as psycopg_pool's AttemptWithBackoff)."""
-
-    initial: float = 0.5
-    cap: float = 15.0
-    attempt: int = 0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap, self.initial * 2**self.attempt)
-        self.attempt += 1
-        return self.rng.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class Listener:

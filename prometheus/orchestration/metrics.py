@@ -84,6 +84,29 @@ class ReactorMetrics:
         self.in_progress = Gauge(
             "prometheus_runs_in_progress", "Runs this reactor is advancing now.", registry=r
         )
+        self.wedged_workers = Gauge(
+            "prometheus_wedged_workers",
+            "Workers in one phase for longer than the phase timeout and its grace: a task "
+            "that never returns holds its worker.",
+            registry=r,
+        )
+        self.service_failures = Counter(
+            "prometheus_service_failures",
+            "Failed rounds of a maintenance service (sweep, heartbeat, calendar_runs).",
+            ["service"],
+            registry=r,
+        )
+        self.service_last_success = Gauge(
+            "prometheus_service_last_success_timestamp_seconds",
+            "When a maintenance service last finished a round without error.",
+            ["service"],
+            registry=r,
+        )
+
+    def watch_workers(self, in_progress: Callable[[], int], wedged: Callable[[], int]) -> None:
+        """The worker gauges are read from the dispatcher at scrape time: the truth now."""
+        self.in_progress.set_function(in_progress)
+        self.wedged_workers.set_function(wedged)
 
     def watch_database(self, read: Callable[[], Mapping[str, Mapping[str, float]]]) -> None:
         self.registry.register(DatabaseGauges(read))

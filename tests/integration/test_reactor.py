@@ -21,7 +21,7 @@ from sqlalchemy import Engine, text
 from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings
 from prometheus.orchestration.notifications import Channel
-from prometheus.orchestration.sweeper import CALENDAR_LOOKBACK
+from prometheus.pipeline.calendar_runs import CALENDAR_LOOKBACK
 from prometheus.pipeline.phases import TERMINAL, Phase
 from prometheus.pipeline.state import (
     ensure_run,
@@ -499,11 +499,14 @@ def test_metrics_and_healthz_report_what_happened(
         "last_notification",
         "runs_in_progress",
         "database_connected",
+        "wedged_workers",
+        "failing_services",
     }
     assert report["status"] == "ok"
     assert report["reactor_id"] == running.reactor_id
     assert report["database_connected"] is True
     assert report["runs_in_progress"] == 0
+    assert (report["wedged_workers"], report["failing_services"]) == (0, [])
     assert datetime.fromisoformat(report["last_tick"]).tzinfo is not None
     assert datetime.fromisoformat(report["last_notification"]).tzinfo is not None
 

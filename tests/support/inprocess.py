@@ -11,9 +11,10 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -61,12 +62,12 @@ class RunningReactor:
 
         def settled() -> bool:
             sweeper = self.reactor.sweeper
-            state = (self.sample("prometheus_sweeps_total"), sweeper.last_tick)
+            state = (self.sample("prometheus_sweeps_total"), sweeper.last_round)
             ok = (
                 self.thread.is_alive()
                 and self.reactor.listener.connected.is_set()
                 and state[0] >= 1
-                and not sweeper._wake.is_set()
+                and not sweeper.pending
             )
             seen.append(state if ok else (-1.0, None))
             return ok and len(seen) >= 3 and seen[-3] == seen[-2] == seen[-1]
@@ -119,8 +120,10 @@ class ReactorThreads:
     def __init__(self) -> None:
         self._running: list[RunningReactor] = []
 
-    def start(self, settings: Settings) -> RunningReactor:
-        reactor = Reactor(settings, metrics_host="127.0.0.1")
+    def start(
+        self, settings: Settings, *, clock: Callable[[], datetime] | None = None
+    ) -> RunningReactor:
+        reactor = Reactor(settings, metrics_host="127.0.0.1", clock=clock)
         running = RunningReactor(reactor, threading.Thread())
         running.thread = threading.Thread(
             target=_serve, args=(running,), name=f"reactor-{reactor.reactor_id}", daemon=True
