@@ -32,8 +32,8 @@ from starlette.concurrency import run_in_threadpool
 from prometheus.db.connect import connect_listener_async
 from prometheus.errors import first_line
 from prometheus.logs import get_logger
-from prometheus.orchestration.listener import Backoff
 from prometheus.orchestration.notifications import Channel
+from prometheus.orchestration.services import Backoff
 
 log = get_logger(__name__)
 
