@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from prometheus.config import Settings
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import create_database, drop_database, upgrade_database
+from tests.support.inprocess import ReactorThreads, reactor_threads
 from tests.support.servers import postgres_server
 
 
@@ -67,3 +68,11 @@ def engine(db_url: str) -> Iterator[Engine]:
 def settings(db_url: str) -> Settings:
     """Settings for in-process engine calls: no backoff wait, so retries are immediate."""
     return Settings(database_url=db_url, retry_base=timedelta(0))
+
+
+@pytest.fixture
+def reactors(db_url: str) -> Iterator[ReactorThreads]:
+    """Start reactors with ``reactors.start(settings)``; all are stopped and joined at
+    teardown, before the test database is dropped (hence the db_url dependency)."""
+    with reactor_threads() as threads:
+        yield threads

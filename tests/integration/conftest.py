@@ -1,4 +1,4 @@
-"""Fixtures for in-process reactor tests."""
+"""Fixtures for in-process reactor tests (``reactors`` itself is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.inprocess import ReactorThreads, reactor_threads
+from tests.support.inprocess import ReactorThreads
 from tests.support.proxy import Proxy
 from tests.support.task_modules import WEDGE_ENTERED, WEDGE_RELEASE
-
-
-@pytest.fixture
-def reactors(db_url: str) -> Iterator[ReactorThreads]:
-    """Start reactors with ``reactors.start(settings)``; all are stopped and joined at
-    teardown, before the test database is dropped (hence the db_url dependency)."""
-    with reactor_threads() as threads:
-        yield threads
 
 
 @pytest.fixture

@@ -1,41 +1,22 @@
-"""The console over HTTP on the real test database: an app per test, and helpers to put
-runs where a page or an action needs them."""
+"""The console over HTTP on the real test database: an app per test (helpers in
+tests/support/console.py)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings
-from prometheus.pipeline.phases import Phase
-from prometheus.pipeline.state import (
-    Run,
-    advance_run,
-    ensure_run,
-    get_or_create_run,
-)
 from prometheus.web.app import create_app
-from tests.support import web_tasks
-from tests.support.placing import place
-
-USER = "alice"
-PASSWORD = "c0rrect-h0rse-battery"
-AUTH = (USER, PASSWORD)
-ACTOR = f"web:{USER}"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+from tests.support.console import with_login
 
 
 @pytest.fixture
 def web_settings(settings: Settings) -> Settings:
-    """Actions enabled: a user and a password are configured."""
-    return replace(settings, web_user=USER, web_password=PASSWORD)
+    return with_login(settings)
 
 
 @pytest.fixture
@@ -61,43 +42,3 @@ def no_login_client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def calendar() -> TradingCalendar:
     return TradingCalendar()
-
-
-def recent_sessions(calendar: TradingCalendar, region: str, count: int) -> list[date]:
-    """The region's last ``count`` sessions up to today (as the overview's window)."""
-    today = date.today()
-    found = [s.date for s in calendar.sessions(region, today - timedelta(days=60), today)]
-    return found[-count:]
-
-
-def run_in(engine: Engine, day: date, region: str, phase: Phase) -> Run:
-    """A run put in ``phase`` by a forced, audited change."""
-    run = get_or_create_run(engine, day, region, actor="setup")
-    return place(engine, run, phase)
-
-
-def failed_run(engine: Engine, settings: Settings, day: date, region: str) -> Run:
-    """A run whose signals task failed for real (its only attempt): FAILED, with the
-    engine's last_error and events (the error text is ``web_tasks.ERROR_HTML``)."""
-    return _fail_once(engine, replace(settings, max_attempts=1), day, region)
-
-
-def backing_off_run(engine: Engine, settings: Settings, day: date, region: str) -> Run:
-    """A run whose first signals attempt failed: DATA_READY, retried in 10 minutes."""
-    return _fail_once(engine, replace(settings, retry_base=timedelta(minutes=10)), day, region)
-
-
-def _fail_once(engine: Engine, settings: Settings, day: date, region: str) -> Run:
-    run = ensure_run(engine, day, region, data_ready=True, actor="setup")
-    step = advance_run(engine, run, settings=replace(settings, phase_tasks=web_tasks.__name__))
-    assert step.run is not None and step.error is not None, step
-    return step.run
-
-
-def csrf_from(client: TestClient, run_id: int, action: str) -> str:
-    """Open the action's confirmation page as the user would; its form's token."""
-    page = client.get(f"/runs/{run_id}/{action}", auth=AUTH)
-    assert page.status_code == 200, page.text
-    match = _CSRF.search(page.text)
-    assert match, "the confirmation page carries a CSRF token"
-    return match.group(1)

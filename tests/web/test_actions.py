@@ -15,7 +15,7 @@ from prometheus.config import Settings
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import Event, Run, get_run, run_events
 from prometheus.web.security import CSRF_COOKIE
-from tests.web.conftest import ACTOR, AUTH, csrf_from, failed_run, run_in
+from tests.support.console import ACTOR, AUTH, csrf_from, failed_run, run_in
 
 DAY = date(2026, 11, 24)
 

@@ -23,7 +23,7 @@ from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import ensure_run, get_or_create_run, run_events
 from prometheus.web.app import create_app
 from tests.support import web_tasks
-from tests.web.conftest import (
+from tests.support.console import (
     AUTH,
     PASSWORD,
     backing_off_run,
