@@ -125,9 +125,7 @@ class Reactor:
                 health=self.health_report,
                 registry=self.metrics.registry,
             )
-        self.metrics.watch_workers(
-            lambda: self.dispatcher.in_progress, lambda: self.dispatcher.wedged()
-        )
+        self.metrics.watch_workers(lambda: self.dispatcher.in_progress, self.dispatcher.wedged)
         self.metrics.watch_database(self._database_figures)
 
     def _service(

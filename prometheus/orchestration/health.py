@@ -1,7 +1,8 @@
 """``GET /healthz`` and ``GET /metrics`` on ``--metrics-port``.
 
-/healthz is "ok" (200) while the listener is connected and the sweeper loop has ticked
-recently, "degraded" (503) otherwise: what a load balancer or systemd watchdog needs.
+/healthz is "ok" (200) while the listener is connected, every maintenance service is
+healthy and no worker is wedged, "degraded" (503) otherwise, with the reason in the
+report (the reactor builds it): what a load balancer or systemd watchdog needs.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ class Backoff:
         self.attempt = 0
 
 
-Step = Callable[[], float | None]
+Job = Callable[[], float | None]  # one round; seconds until the next is wanted, or None
 
 
 class Service:
@@ -61,7 +61,7 @@ class Service:
     def __init__(
         self,
         name: str,
-        step: Step,
+        step: Job,
         *,
         interval: float,
         failed_event: str,

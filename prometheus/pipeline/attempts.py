@@ -205,7 +205,7 @@ def record_apart(
 
 def _end_when_queued(db: Engine, holder: int, *, waiter: int) -> Future[bool]:
     """In a thread of its own (the waiter's statement blocks its thread): wait until
-    ``waiter`` waits for a lock, then end ``holder``'s session; True once it has exited."""
+    ``waiter`` waits for a lock, then end ``holder``'s session; True once it is gone."""
     result: Future[bool] = Future()
 
     def end() -> None:
@@ -217,12 +217,12 @@ def _end_when_queued(db: Engine, holder: int, *, waiter: int) -> Future[bool]:
                     and not conn.execute(query("waits_for_lock"), {"pid": waiter}).scalar_one()
                 ):
                     time.sleep(0.01)
-                ended = conn.execute(
+                gone = conn.execute(
                     query("end_session"),
                     {"pid": holder, "wait_ms": int(SESSION_EXIT_WAIT_S * 1000)},
                 ).scalar_one()
                 conn.commit()
-            result.set_result(bool(ended))
+            result.set_result(bool(gone))
         except Exception as exc:  # the outermost frame of this thread: say it, never raise
             log.warning("phase.end_session_failed", pid=holder, error=first_line(exc))
             result.set_result(False)

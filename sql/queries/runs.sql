@@ -122,8 +122,10 @@ LIMIT 1;
 -- name: end_session
 -- Ends a timed-out phase's session: the server rolls its transaction back and frees the
 -- run's row lock, which a task stuck outside the database would otherwise hold forever.
--- Waits (up to :wait_ms) for the backend to exit: false if it did not, or is not ours to end.
-SELECT pg_terminate_backend(:pid, CAST(:wait_ms AS bigint));
+-- True once that backend is gone (ended here, waiting up to :wait_ms for it to exit, or
+-- gone already); false if it lives on (not ours to end, or slow to exit).
+SELECT pg_terminate_backend(:pid, CAST(:wait_ms AS bigint))
+       OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = :pid);
 
 -- name: waits_for_lock
 -- Whether that backend is queued for a lock (the write-up of a timed-out attempt, before
