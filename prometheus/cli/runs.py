@@ -10,7 +10,7 @@ import typer
 
 from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import command_group, state
-from prometheus.cli.params import AsOf, Region, RegionFilter, phase_param
+from prometheus.cli.params import AsOf, Region, RegionFilter, date_param, phase_param
 from prometheus.cli.render import Format, FormatOption, as_record, render
 from prometheus.errors import PrometheusError, RunNotFound
 from prometheus.pipeline.phases import Phase
@@ -171,6 +171,48 @@ def set_phase(
         cli.engine(), as_of, region, phase, actor=cli.actor, reason=reason, force=force
     )
     _say(run)
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    before: Annotated[
+        date,
+        typer.Option(
+            "--before",
+            parser=date_param,
+            metavar="YYYY-MM-DD",
+            help="Purge terminal runs dated before this day.",
+        ),
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", metavar="TEXT", help="Why (written to the purge record).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would go; delete nothing.")
+    ] = False,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Delete COMPLETED and FAILED runs dated before --before, with their events and
+    results, and record the purge (who, why, how many). Active runs are never purged."""
+    from prometheus.pipeline.retention import purge_runs
+
+    cli = state(ctx)
+    done = purge_runs(cli.engine(), before, actor=cli.actor, reason=reason, dry_run=dry_run)
+    record = as_record(done)
+    if fmt is Format.TABLE:
+        verb = "would purge" if done.dry_run else "purged"
+        suffix = " (dry run: nothing deleted)" if done.dry_run else f" (purge {done.purge_id})"
+        print(
+            f"{verb} {done.runs_purged} run(s) and {done.events_purged} event(s) dated before "
+            f"{done.before.isoformat()}{suffix}"
+        )
+    elif fmt is Format.JSON:
+        import json
+
+        sys.stdout.write(json.dumps(record, default=str) + "\n")
+    else:
+        render([record], list(record), fmt)
 
 
 def _require(run: Run | None, as_of: date, region: str) -> Run:

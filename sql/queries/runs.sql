@@ -136,3 +136,18 @@ SELECT cardinality(pg_blocking_pids(:pid)) > 0;
 -- Bound this transaction's lock waits (milliseconds): a write-up that cannot get the run
 -- soon gives up rather than queue behind another process's phase.
 SELECT set_config('lock_timeout', CAST(:ms AS text) || 'ms', true);
+
+-- name: purge_preview
+-- What `runs purge --dry-run` would remove (the rule: prometheus_is_purgeable).
+WITH doomed AS (
+    SELECT run_id FROM engine_runs
+    WHERE prometheus_is_purgeable(phase, as_of_date, CAST(:before AS date))
+)
+SELECT (SELECT count(*) FROM doomed) AS runs_purged,
+       (SELECT count(*) FROM engine_run_events WHERE run_id IN (SELECT run_id FROM doomed))
+           AS events_purged;
+
+-- name: purge_runs
+-- Deletes terminal runs dated before :before, their events and results, and returns the
+-- record of the purge (sql/triggers/0013_purge.sql).
+SELECT * FROM prometheus_purge_runs(:before, :actor, :reason);
