@@ -6,12 +6,12 @@ its date. A region that requires nothing never turns ready by itself.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prometheus.cli.context import command_group, state
+from prometheus.cli.output import ResultFormat, ResultFormatOption, note, result
 from prometheus.cli.params import Region, RegionFilter
 from prometheus.cli.render import Format, FormatOption, as_record, render
 
@@ -26,18 +26,28 @@ Datasets = Annotated[
 
 
 @app.command()
-def require(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
+def require(
+    ctx: typer.Context,
+    region: Region,
+    datasets: Datasets,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
+) -> None:
     """Require DATASETS for REGION (safe to repeat). Give them all in one command: waiting
     runs whose required datasets are all in turn DATA_READY at once."""
     from prometheus.ingestion import require_datasets
 
     engine = state(ctx).engine()
     added = require_datasets(engine, region, datasets)
-    _say(engine, region, f"{len(added)} added")
+    _say(engine, region, "added", added, fmt)
 
 
 @app.command()
-def drop(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
+def drop(
+    ctx: typer.Context,
+    region: Region,
+    datasets: Datasets,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
+) -> None:
     """Stop requiring DATASETS for REGION; waiting runs that now have all theirs turn ready."""
     from prometheus.ingestion import check_dataset_name, drop_datasets
 
@@ -45,8 +55,8 @@ def drop(ctx: typer.Context, region: Region, datasets: Datasets) -> None:
     engine = state(ctx).engine()
     dropped = drop_datasets(engine, region, datasets)
     if missing := sorted(set(datasets) - set(dropped)):
-        print(f"{region} did not require: {', '.join(missing)}", file=sys.stderr)
-    _say(engine, region, f"{len(dropped)} dropped")
+        note(f"{region} did not require: {', '.join(missing)}")
+    _say(engine, region, "dropped", dropped, fmt)
 
 
 @app.command("list")
@@ -62,8 +72,10 @@ def list_command(
     render([as_record(r) for r in rows], ["region", "dataset"], fmt, title="region datasets")
 
 
-def _say(engine: Engine, region: str, what: str) -> None:
+def _say(engine: Engine, region: str, change: str, changed: list[str], fmt: ResultFormat) -> None:
+    """What the region requires now, after the change."""
     from prometheus.ingestion import region_datasets
 
     now = [r.dataset for r in region_datasets(engine, region)]
-    print(f"{region} requires: {', '.join(now) or '(nothing)'} ({what})", file=sys.stderr)
+    line = f"{region} requires: {', '.join(now) or '(nothing)'} ({len(changed)} {change})"
+    result(line, {"region": region, "requires": now, change: changed}, fmt)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from prometheus.cli.context import command_group, state
+from prometheus.cli.output import ResultFormat, ResultFormatOption, note, result
 from prometheus.cli.render import Format, FormatOption, render
 
 app = command_group("Schema migrations (sql/schema, sql/triggers).")
 
 
 @app.command()
-def upgrade(ctx: typer.Context) -> None:
+def upgrade(ctx: typer.Context, fmt: ResultFormatOption = ResultFormat.TEXT) -> None:
     """Apply missing migration files, one transaction each, under an advisory lock."""
     from prometheus.db import migrate
 
@@ -21,11 +20,10 @@ def upgrade(ctx: typer.Context) -> None:
     engine = cli.engine(upgraded=False)
     applied = migrate.upgrade(engine)
     for name in applied:
-        print(f"applied {name}", file=sys.stderr)
-    print(
-        f"database {cli.settings.redacted_dsn()} is up to date ({len(applied)} file(s) applied)",
-        file=sys.stderr,
-    )
+        note(f"applied {name}")
+    database = cli.settings.redacted_dsn()
+    line = f"database {database} is up to date ({len(applied)} file(s) applied)"
+    result(line, {"database": database, "applied": applied}, fmt)
 
 
 @app.command()

@@ -7,7 +7,6 @@ written with the prices is what moves a run to DATA_READY.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +15,7 @@ import typer
 
 from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import command_group, state
+from prometheus.cli.output import ResultFormat, ResultFormatOption, result, warn
 from prometheus.cli.params import AsOf, DateFilter, Region, RegionFilter
 from prometheus.cli.render import Format, FormatOption, as_record, render
 
@@ -62,6 +62,7 @@ def prices(
             "the region does not require.",
         ),
     ] = False,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
 ) -> None:
     """Load FILE (instrument_id,open,high,low,close,volume) as the prices of one date.
 
@@ -87,27 +88,34 @@ def prices(
         engine, calendar, dataset=dataset, as_of_date=as_of, region=region, force=force, today=today
     )
     for warning in warnings:
-        print(f"prometheus: warning: {warning}", file=sys.stderr)
+        warn(warning)
     record = load_prices(
         engine, rows, as_of_date=as_of, region=region, dataset=dataset, partial=partial
     )
     run = find_run(engine, as_of, region)
     after = f"run {run.run_id} is {run.phase}" if run else "no run yet"
-    print(
+    line = (
         f"{record.dataset} {record.as_of_date} {record.region}: {len(rows.rows)} row(s) loaded,"
-        f" batch {record.status} ({record.row_count} row(s)); {after}",
-        file=sys.stderr,
+        f" batch {record.status} ({record.row_count} row(s)); {after}"
     )
+    loaded = {"rows_loaded": len(rows.rows), "run": as_record(run) if run else None}
+    result(line, {**as_record(record), **loaded}, fmt)
 
 
 @app.command()
-def instruments(ctx: typer.Context, file: CsvFile, region: Region) -> None:
+def instruments(
+    ctx: typer.Context, file: CsvFile, region: Region, fmt: ResultFormatOption = ResultFormat.TEXT
+) -> None:
     """Load FILE (instrument_id,symbol) into the region's instrument master (upsert)."""
     from prometheus.ingestion import load_instruments, read_instruments_csv
 
     rows = read_instruments_csv(file)
     count = load_instruments(state(ctx).engine(), rows, region=region)
-    print(f"{region}: {count} instrument(s) loaded", file=sys.stderr)
+    result(
+        f"{region}: {count} instrument(s) loaded",
+        {"region": region, "instruments_loaded": count},
+        fmt,
+    )
 
 
 @app.command()

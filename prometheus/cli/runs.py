@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import command_group, state
+from prometheus.cli.output import (
+    Progress,
+    ResultFormat,
+    ResultFormatOption,
+    result,
+    warn,
+)
 from prometheus.cli.params import AsOf, Region, RegionFilter, date_param, phase_param
 from prometheus.cli.render import Format, FormatOption, as_record, render
 from prometheus.errors import PrometheusError, RunNotFound
@@ -55,6 +62,7 @@ def ensure(
             help="Allow a day the region's exchange does not trade, or outside its calendar.",
         ),
     ] = False,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
 ) -> None:
     """Create the run if missing (safe to repeat); --data-ready moves it to DATA_READY.
 
@@ -70,34 +78,53 @@ def ensure(
     if warning := require_trading_day(
         calendar, as_of, region, force=force, today=today, doing=doing
     ):
-        print(f"prometheus: warning: {warning}", file=sys.stderr)
+        warn(warning)
     run = ensure_run(cli.engine(), as_of, region, data_ready=data_ready, actor=cli.actor)
-    _say(run)
+    _say(run, fmt)
 
 
 @app.command()
-def advance(ctx: typer.Context, as_of: AsOf, region: Region) -> None:
+def advance(
+    ctx: typer.Context, as_of: AsOf, region: Region, fmt: ResultFormatOption = ResultFormat.TEXT
+) -> None:
     """Advance one run by one step (exit 1 if the step failed)."""
+    from prometheus.pipeline.runs import Outcome
     from prometheus.pipeline.state import advance_run, find_run
 
     cli = state(ctx)
     engine = cli.engine()
     run = _require(find_run(engine, as_of, region), as_of, region)
-    _report(advance_run(engine, run, settings=cli.settings, actor=cli.actor), run)
+    step = advance_run(engine, run, settings=cli.settings, actor=cli.actor)
+    if step.outcome is Outcome.BUSY:
+        raise PrometheusError(f"run {run.run_id} is being advanced by another process")
+    result(_step_line(step), _step_record(step), fmt)
+    if step.attempt_failed:
+        raise typer.Exit(1)
 
 
 @app.command("advance-all")
-def advance_all_command(ctx: typer.Context) -> None:
-    """Advance every run with work due by one step (for cron; exit 1 if a step failed)."""
-    from prometheus.pipeline.runs import Outcome
+def advance_all_command(ctx: typer.Context, fmt: ResultFormatOption = ResultFormat.TEXT) -> None:
+    """Advance every run with work due by one step (for cron; exit 1 if a step failed).
+
+    One line per run stepped on stderr; the count (or every step, with --format json) is
+    the result.
+    """
     from prometheus.pipeline.state import advance_all
 
     cli = state(ctx)
-    steps = advance_all(cli.engine(), settings=cli.settings, actor=cli.actor)
-    failed = [s for s in steps if s.outcome in (Outcome.FAILED, Outcome.RETRY_SCHEDULED)]
-    for step in steps:
-        _report_line(step)
-    print(f"advanced {len(steps)} run(s), {len(failed)} failed attempt(s)", file=sys.stderr)
+    with Progress("advancing runs") as progress:
+
+        def stepped(step: Step, due: int) -> None:
+            if step.run is not None:
+                progress.note(_step_line(step))
+            progress.total = due
+            progress.advance()
+
+        steps = advance_all(cli.engine(), settings=cli.settings, actor=cli.actor, progress=stepped)
+    failed = [s for s in steps if s.attempt_failed]
+    line = f"advanced {len(steps)} run(s), {len(failed)} failed attempt(s)"
+    record = {"runs": len(steps), "failed_attempts": len(failed)}
+    result(line, {**record, "steps": [_step_record(s) for s in steps]}, fmt)
     if failed:
         raise typer.Exit(1)
 
@@ -135,21 +162,33 @@ def show(ctx: typer.Context, as_of: AsOf, region: Region, fmt: FormatOption = Fo
 
 
 @app.command()
-def retry(ctx: typer.Context, as_of: AsOf, region: Region, reason: Reason) -> None:
+def retry(
+    ctx: typer.Context,
+    as_of: AsOf,
+    region: Region,
+    reason: Reason,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
+) -> None:
     """Send a FAILED run back to the phase it failed in, attempts reset."""
     from prometheus.pipeline import overrides
 
     cli = state(ctx)
-    _say(overrides.retry(cli.engine(), as_of, region, actor=cli.actor, reason=reason))
+    _say(overrides.retry(cli.engine(), as_of, region, actor=cli.actor, reason=reason), fmt)
 
 
 @app.command()
-def cancel(ctx: typer.Context, as_of: AsOf, region: Region, reason: Reason) -> None:
+def cancel(
+    ctx: typer.Context,
+    as_of: AsOf,
+    region: Region,
+    reason: Reason,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
+) -> None:
     """Move an active run to FAILED."""
     from prometheus.pipeline import overrides
 
     cli = state(ctx)
-    _say(overrides.cancel(cli.engine(), as_of, region, actor=cli.actor, reason=reason))
+    _say(overrides.cancel(cli.engine(), as_of, region, actor=cli.actor, reason=reason), fmt)
 
 
 @app.command("set-phase")
@@ -162,6 +201,7 @@ def set_phase(
     ],
     reason: Reason,
     force: Annotated[bool, typer.Option("--force", help="Required: bypasses the rules.")] = False,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
 ) -> None:
     """Move a run to any phase (requires --force; audited)."""
     from prometheus.pipeline import overrides
@@ -170,7 +210,7 @@ def set_phase(
     run = overrides.set_phase(
         cli.engine(), as_of, region, phase, actor=cli.actor, reason=reason, force=force
     )
-    _say(run)
+    _say(run, fmt)
 
 
 @app.command()
@@ -191,7 +231,7 @@ def purge(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Count what would go; delete nothing.")
     ] = False,
-    fmt: FormatOption = Format.TABLE,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
 ) -> None:
     """Delete COMPLETED and FAILED runs dated before --before, with their events and
     results, and record the purge (who, why, how many). Active runs are never purged."""
@@ -199,20 +239,13 @@ def purge(
 
     cli = state(ctx)
     done = purge_runs(cli.engine(), before, actor=cli.actor, reason=reason, dry_run=dry_run)
-    record = as_record(done)
-    if fmt is Format.TABLE:
-        verb = "would purge" if done.dry_run else "purged"
-        suffix = " (dry run: nothing deleted)" if done.dry_run else f" (purge {done.purge_id})"
-        print(
-            f"{verb} {done.runs_purged} run(s) and {done.events_purged} event(s) dated before "
-            f"{done.before.isoformat()}{suffix}"
-        )
-    elif fmt is Format.JSON:
-        import json
-
-        sys.stdout.write(json.dumps(record, default=str) + "\n")
-    else:
-        render([record], list(record), fmt)
+    verb = "would purge" if done.dry_run else "purged"
+    suffix = " (dry run: nothing deleted)" if done.dry_run else f" (purge {done.purge_id})"
+    line = (
+        f"{verb} {done.runs_purged} run(s) and {done.events_purged} event(s) dated before "
+        f"{done.before.isoformat()}{suffix}"
+    )
+    result(line, as_record(done), fmt)
 
 
 def _require(run: Run | None, as_of: date, region: str) -> Run:
@@ -221,26 +254,20 @@ def _require(run: Run | None, as_of: date, region: str) -> Run:
     return run
 
 
-def _say(run: Run) -> None:
-    print(f"run {run.run_id} {run.as_of_date} {run.region}: {run.phase}", file=sys.stderr)
+def _say(run: Run, fmt: ResultFormat) -> None:
+    result(f"run {run.run_id} {run.as_of_date} {run.region}: {run.phase}", as_record(run), fmt)
 
 
-def _report_line(step: Step) -> None:
-    if step.run is not None:
-        run = step.run
-        suffix = f" ({step.error})" if step.error else ""
-        print(
-            f"run {run.run_id} {run.as_of_date} {run.region}: {step.outcome}, now {run.phase}"
-            f"{suffix}",
-            file=sys.stderr,
-        )
+def _step_line(step: Step) -> str:
+    if step.run is None:
+        return str(step.outcome)
+    run = step.run
+    suffix = f" ({step.error})" if step.error else ""
+    return (
+        f"run {run.run_id} {run.as_of_date} {run.region}: {step.outcome}, now {run.phase}{suffix}"
+    )
 
 
-def _report(step: Step, run: Run) -> None:
-    from prometheus.pipeline.runs import Outcome
-
-    if step.outcome is Outcome.BUSY:
-        raise PrometheusError(f"run {run.run_id} is being advanced by another process")
-    _report_line(step)
-    if step.outcome in (Outcome.FAILED, Outcome.RETRY_SCHEDULED):
-        raise typer.Exit(1)
+def _step_record(step: Step) -> dict[str, Any]:
+    run = as_record(step.run) if step.run is not None else None
+    return {"outcome": step.outcome, "task_phase": step.phase, "error": step.error, "run": run}

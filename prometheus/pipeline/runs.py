@@ -78,6 +78,11 @@ class Step:
     phase: Phase | None = None  # the phase whose task ran, if one did
 
     @property
+    def attempt_failed(self) -> bool:
+        """The phase's task failed: retried after a backoff, or the run is FAILED."""
+        return self.outcome in (Outcome.FAILED, Outcome.RETRY_SCHEDULED)
+
+    @property
     def should_continue(self) -> bool:
         """Whether stepping the same run again right away can make progress."""
         return (

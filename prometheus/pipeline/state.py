@@ -7,7 +7,7 @@ step runs) and in the database's triggers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
@@ -184,8 +184,23 @@ def count_due_runs(db: Database) -> int:
         return count
 
 
-def advance_all(db: Engine, *, settings: Settings, actor: str) -> list[Step]:
-    """One step for every run that has work due now (the seed's ``--advance-all``)."""
-    return [
-        advance_run(db, run_id, settings=settings, actor=actor) for run_id in list_due_run_ids(db)
-    ]
+def advance_all(
+    db: Engine,
+    *,
+    settings: Settings,
+    actor: str,
+    progress: Callable[[Step, int], None] | None = None,
+) -> list[Step]:
+    """One step for every run that has work due now (the seed's ``--advance-all``).
+
+    ``progress(step, due)`` is called after each step, ``due`` being how many runs were
+    due at the start: over thousands of runs, an operator wants to see it move.
+    """
+    due = list_due_run_ids(db)
+    steps = []
+    for run_id in due:
+        step = advance_run(db, run_id, settings=settings, actor=actor)
+        steps.append(step)
+        if progress is not None:
+            progress(step, len(due))
+    return steps

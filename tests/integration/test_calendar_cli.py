@@ -177,12 +177,22 @@ def test_a_holiday_or_weekend_is_refused_and_nothing_is_written(
 def test_force_creates_the_run_with_a_warning(
     engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str], day: str
 ) -> None:
-    code, err = ensure(capsys, db_url, day, "--region", "US", "--force")
+    code, _, err = cli(
+        capsys,
+        "--database-url",
+        db_url,
+        "runs",
+        "ensure",
+        "--as-of",
+        day,
+        "--region",
+        "US",
+        "--force",
+    )
     assert code == 0
-    first, second = err.splitlines()
-    assert first.startswith(f"prometheus: warning: {day} (")
-    assert first.endswith("is not a trading day for US (XNYS); going ahead (--force)")
-    assert second.endswith(f"{day} US: WAITING_FOR_DATA")
+    (warning,) = err.splitlines()
+    assert warning.startswith(f"prometheus: warning: {day} (")
+    assert warning.endswith("is not a trading day for US (XNYS); going ahead (--force)")
     assert [(r.as_of_date.isoformat(), r.phase) for r in list_runs(engine)] == [
         (day, Phase.WAITING_FOR_DATA)
     ]

@@ -164,12 +164,12 @@ def test_ensure_and_advance(
     seed_region(engine, "US", DAY)
     result = invoke(capsys, db_url, "runs", "ensure", *TARGET)
     assert result.code == 0
-    assert "WAITING_FOR_DATA" in result.err
+    assert result.out == "run 1 2026-11-24 US: WAITING_FOR_DATA\n"
     assert invoke(capsys, db_url, "runs", "advance", *TARGET).code == 0  # waits: not a failure
     assert invoke(capsys, db_url, "runs", "ensure", *TARGET, "--data-ready").code == 0
     result = invoke(capsys, db_url, "runs", "advance", *TARGET)
     assert result.code == 0, result.err
-    assert "now SIGNALS_DONE" in result.err
+    assert result.out == "run 1 2026-11-24 US: advanced, now SIGNALS_DONE\n"
     run = find_run(engine, DAY, "US")
     assert run is not None and run.phase is Phase.SIGNALS_DONE
     actors = {e["actor"] for e in _events(engine, run.run_id)}
@@ -184,10 +184,10 @@ def test_a_failed_attempt_exits_1(
     target = ["--as-of", "2026-11-24", "--region", "RAISES"]
     result = invoke(capsys, db_url, "runs", "advance", *target)
     assert result.code == 1
-    assert "TaskFailure: signals failed on attempt 1" in result.err
+    assert "TaskFailure: signals failed on attempt 1" in result.out
     result = invoke(capsys, db_url, "runs", "advance-all")
     assert result.code == 1
-    assert "advanced 1 run(s), 1 failed attempt(s)" in result.err
+    assert result.out == "advanced 1 run(s), 1 failed attempt(s)\n"
     run = find_run(engine, DAY, "RAISES")
     assert run is not None and run.attempts == 2
 
@@ -201,7 +201,7 @@ def test_advance_all_exits_0_when_every_step_succeeds(
     get_or_create_run(engine, DAY, "JP")  # waiting: not due, not stepped
     result = invoke(capsys, db_url, "runs", "advance-all")
     assert result.code == 0, result.err
-    assert "advanced 2 run(s), 0 failed attempt(s)" in result.err
+    assert result.out == "advanced 2 run(s), 0 failed attempt(s)\n"
 
 
 def _seed_list(engine: Engine) -> None:

@@ -50,27 +50,27 @@ def cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> Cli:
 def us_instruments(cli: Cli, tmp_path: Path) -> Path:
     path = tmp_path / "instruments.csv"
     path.write_text("instrument_id,symbol\nA,AAA\nB,BBB\n")
-    _, err = cli.ok("ingest", "instruments", "--region", "US", path)
-    assert "US: 2 instrument(s) loaded" in err
+    out, _ = cli.ok("ingest", "instruments", "--region", "US", path)
+    assert out == "US: 2 instrument(s) loaded\n"
     return path
 
 
 def test_the_last_required_dataset_makes_the_run_data_ready(
     cli: Cli, engine: Engine, tmp_path: Path, us_instruments: Path
 ) -> None:
-    _, err = cli.ok("datasets", "require", "--region", "us", "prices", "eod_prices")
-    assert "US requires: eod_prices, prices (2 added)" in err
+    out, _ = cli.ok("datasets", "require", "--region", "us", "prices", "eod_prices")
+    assert out == "US requires: eod_prices, prices (2 added)\n"
     prices = write_prices(tmp_path / "p.csv", price_rows(["A", "B"]))
 
-    _, err = cli.ok("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", prices)
-    assert "prices 2026-03-02 US: 2 row(s) loaded, batch COMPLETE (2 row(s)); no run yet" in err
+    out, _ = cli.ok("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", prices)
+    assert out == "prices 2026-03-02 US: 2 row(s) loaded, batch COMPLETE (2 row(s)); no run yet\n"
     assert find_run(engine, DAY, "US") is None
 
     args = ("ingest", "prices", "--as-of", "2026-03-02", "--region", "US", "--dataset")
-    _, err = cli.ok(*args, "eod_prices", prices)
+    out, _ = cli.ok(*args, "eod_prices", prices)
     run = find_run(engine, DAY, "US")
     assert run is not None and run.phase is Phase.DATA_READY
-    assert f"run {run.run_id} is DATA_READY" in err
+    assert out.endswith(f"; run {run.run_id} is DATA_READY\n")
 
     states = cli.json("ingest", "status", "--as-of", "2026-03-02", "--region", "US")
     assert [(s["dataset"], s["status"], s["row_count"], s["run_phase"]) for s in states] == [
@@ -84,10 +84,10 @@ def test_partial_leaves_the_batch_running(
 ) -> None:
     cli.ok("datasets", "require", "--region", "US", "prices")
     prices = write_prices(tmp_path / "p.csv", price_rows(["A"]))
-    _, err = cli.ok(
+    out, _ = cli.ok(
         "ingest", "prices", "--as-of", "2026-03-02", "--region", "US", "--partial", prices
     )
-    assert "batch RUNNING (1 row(s)); no run yet" in err
+    assert out.endswith("batch RUNNING (1 row(s)); no run yet\n")
     assert find_run(engine, DAY, "US") is None
     (state,) = cli.json("ingest", "status")
     assert (state["status"], state["completed_at"]) == ("RUNNING", None)
@@ -163,8 +163,8 @@ def test_bad_input_is_exit_2_with_one_line_and_nothing_written(
 
 def test_datasets_require_list_and_drop(cli: Cli, engine: Engine) -> None:
     cli.ok("datasets", "require", "--region", "US", "prices", "fundamentals")
-    _, err = cli.ok("datasets", "require", "--region", "US", "prices")
-    assert "US requires: fundamentals, prices (0 added)" in err
+    out, _ = cli.ok("datasets", "require", "--region", "US", "prices")
+    assert out == "US requires: fundamentals, prices (0 added)\n"
     cli.ok("datasets", "require", "--region", "EU", "prices")
 
     assert cli.json("datasets", "list") == [
@@ -174,8 +174,8 @@ def test_datasets_require_list_and_drop(cli: Cli, engine: Engine) -> None:
     ]
     assert cli.json("datasets", "list", "--region", "EU") == [{"region": "EU", "dataset": "prices"}]
 
-    _, err = cli.ok("datasets", "drop", "--region", "US", "fundamentals", "news")
-    assert err.splitlines() == ["US did not require: news", "US requires: prices (1 dropped)"]
+    out, err = cli.ok("datasets", "drop", "--region", "US", "fundamentals", "news")
+    assert (out, err) == ("US requires: prices (1 dropped)\n", "US did not require: news\n")
     assert [r["dataset"] for r in cli.json("datasets", "list", "--region", "US")] == ["prices"]
 
 

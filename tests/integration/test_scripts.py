@@ -47,13 +47,13 @@ def test_ensure_then_advance_all_three_times_completes_the_run(
     for expected in (Phase.SIGNALS_DONE, Phase.UNIVERSES_DONE, Phase.COMPLETED):
         code, _, err = manage(capsys, db_url, "--advance-all")
         assert code == 0, err
-        assert f"now {expected}" in err
+        assert f"now {expected}" in err  # each run's step, on stderr
         run = find_run(seeded, DAY, "US")
         assert run is not None and run.phase is expected
 
-    code, _, err = manage(capsys, db_url, "--advance-all")  # nothing left to do
+    code, out, _ = manage(capsys, db_url, "--advance-all")  # nothing left to do
     assert code == 0
-    assert "advanced 0 run(s)" in err
+    assert out == "advanced 0 run(s), 0 failed attempt(s)\n"
 
     result = show(capsys, db_url)
     assert result.code == 0
