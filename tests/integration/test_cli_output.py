@@ -52,6 +52,11 @@ def instrument_file(engine: Engine, tmp_path: Path) -> None:
     (tmp_path / "instruments.csv").write_text("instrument_id,symbol\nA,AAA\nB,BBB\n")
 
 
+def old_failed_run(engine: Engine, tmp_path: Path) -> None:
+    run = get_or_create_run(engine, date(2025, 1, 6), "US")
+    update_phase(engine, run, Phase.FAILED, actor="setup", detail={"reason": "old"})
+
+
 def nothing(engine: Engine, tmp_path: Path) -> None:
     pass
 
@@ -103,6 +108,12 @@ CASES = {
         waiting_run,
         "2026-11-24 US: COMPLETED",
         {"phase": "COMPLETED"},
+    ),
+    "runs purge": Case(
+        ["runs", "purge", "--before", "2026-01-01", "--reason", "retention"],
+        old_failed_run,
+        "purged 1 run(s) and 2 event(s) dated before 2026-01-01 (purge 1)",
+        {"runs_purged": 1, "events_purged": 2, "dry_run": False},
     ),
     "ingest prices": Case(
         ["ingest", "prices", *TARGET, "{tmp}/prices.csv"],
