@@ -31,6 +31,11 @@ class NotUpgraded(PrometheusError):
     """The database schema is missing or behind: run `prometheus db upgrade`."""
 
 
+class DatabaseAhead(PrometheusError):
+    """The database has migrations this code does not have (a newer prometheus upgraded
+    it): no command works on a schema it was not written for."""
+
+
 class MigrationError(PrometheusError):
     """A migration file is inconsistent with what the database recorded."""
 

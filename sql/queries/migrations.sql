@@ -20,3 +20,8 @@ SELECT name, checksum, applied_at FROM prometheus_migrations ORDER BY name;
 
 -- name: record_migration
 INSERT INTO prometheus_migrations (name, checksum) VALUES (:name, :checksum);
+
+-- name: migration_lock_timeout
+-- For this file's transaction: a lock it cannot have within this time fails the try
+-- (55P03) instead of queueing every later claim behind it.
+SELECT set_config('lock_timeout', :timeout, true);

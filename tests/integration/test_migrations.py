@@ -13,15 +13,17 @@ from sqlalchemy import Engine, text
 
 from prometheus.config import libpq_url
 from prometheus.db.connect import make_engine
+from prometheus.db.driver import driver_sql
 from prometheus.db.migrate import (
+    LockPolicy,
     MigrationState,
     discover,
     require_upgraded,
     status,
     upgrade,
 )
-from prometheus.db.queries import SQL_ROOT
-from prometheus.errors import MigrationError, NotUpgraded
+from prometheus.db.queries import SQL_ROOT, query
+from prometheus.errors import DatabaseAhead, MigrationError, NotUpgraded
 from tests.support.cli_runner import invoke
 from tests.support.lock_waits import lock_waiters
 from tests.support.waiting import wait_until
@@ -51,8 +53,10 @@ def _recorded(engine: Engine) -> list[str]:
 
 
 def test_files_are_numbered_across_schema_and_triggers() -> None:
+    """One sequence over both folders; gaps are fine (each engineer has a range)."""
     numbers = [m.number for m in discover()]
-    assert numbers == sorted(numbers) == list(range(1, len(numbers) + 1))
+    assert numbers == sorted(set(numbers))
+    assert numbers[0] == 1
     assert {name.split("/")[0] for name in ALL_FILES} == {"schema", "triggers"}
 
 
@@ -199,3 +203,141 @@ def test_db_status_and_upgrade_commands(
     assert result.code == 0
     assert result.out.count(",applied,") == len(ALL_FILES)
     assert invoke(capsys, empty_db_url, "runs", "list", "--format", "csv").code == 0
+
+
+# --- validated before anything is applied ---------------------------------------------------
+
+
+def _record_unknown(engine: Engine, *names: str) -> None:
+    """What a newer prometheus leaves behind: files applied that this code does not have."""
+    with engine.begin() as conn:
+        for name in names:
+            conn.execute(
+                text("INSERT INTO prometheus_migrations (name, checksum) VALUES (:n, 'x')"),
+                {"n": name},
+            )
+
+
+def test_a_database_ahead_of_the_code_is_refused_naming_the_files(
+    empty_engine: Engine, sql_root: Path
+) -> None:
+    upgrade(empty_engine)
+    _record_unknown(empty_engine, "schema/0998_newer.sql", "triggers/0999_newest.sql")
+    (sql_root / "schema" / "0997_extra.sql").write_text("CREATE TABLE extra (x int);\n")
+    ahead = r"schema/0998_newer\.sql, triggers/0999_newest\.sql"
+    with pytest.raises(DatabaseAhead, match=ahead):
+        upgrade(empty_engine, root=sql_root)
+    with pytest.raises(DatabaseAhead, match=ahead):
+        require_upgraded(empty_engine)
+    states = {s.name: s.state for s in status(empty_engine)}
+    assert states["triggers/0999_newest.sql"] is MigrationState.UNKNOWN
+    assert "schema/0997_extra.sql" not in _recorded(empty_engine)  # nothing applied
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["runs", "list"], ["check"], ["ingest", "status"], ["db", "upgrade"], ["db", "status"]],
+)
+def test_every_command_refuses_a_database_ahead_of_the_code(
+    db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    _record_unknown(engine, "schema/0999_newer.sql")
+    result = invoke(capsys, db_url, *command)
+    assert result.code == 1, result
+    if command == ["db", "status"]:  # it lists the file, and fails
+        assert "schema/0999_newer.sql" in result.out
+        return
+    assert result.out == ""
+    assert len(result.err_lines) == 1, result.err
+    assert "schema/0999_newer.sql" in result.err_lines[0]
+    assert "Traceback" not in result.err
+
+
+def test_a_pending_file_numbered_before_an_applied_one_is_refused(
+    empty_engine: Engine, sql_root: Path
+) -> None:
+    """Applied after a later file, it would run against a schema it was not written for."""
+    upgrade(empty_engine, root=sql_root)
+    (sql_root / "schema" / "0098_later.sql").write_text("CREATE TABLE later (x int);\n")
+    upgrade(empty_engine, root=sql_root)
+    (sql_root / "schema" / "0097_earlier.sql").write_text("CREATE TABLE earlier (x int);\n")
+    (sql_root / "schema" / "0099_last.sql").write_text("CREATE TABLE last (x int);\n")
+    with pytest.raises(MigrationError, match=r"0097_earlier\.sql .*0098_later\.sql"):
+        upgrade(empty_engine, root=sql_root)
+    recorded = _recorded(empty_engine)
+    assert "schema/0097_earlier.sql" not in recorded
+    assert "schema/0099_last.sql" not in recorded
+
+
+# --- DDL never queues every claim behind it -------------------------------------------------
+
+ALTER_RUNS = "ALTER TABLE engine_runs ADD COLUMN note text;\n"
+SHORT = LockPolicy(timeout_s=0.5, attempts=3, first_pause_s=0.2)
+
+
+def test_ddl_waits_for_a_running_phase_without_blocking_claims_then_gives_up(
+    empty_engine: Engine, empty_db_url: str, sql_root: Path
+) -> None:
+    """A phase holds its run (a claim's row lock) while an upgrade wants engine_runs
+    whole. The upgrade waits a bounded time per try, so a claim of another run arriving
+    meanwhile waits at most that long, never for the phase; after its tries the upgrade
+    fails, cleanly: nothing of the file applied, the lock released."""
+    upgrade(empty_engine, root=sql_root)
+    (sql_root / "schema" / "0099_note.sql").write_text(ALTER_RUNS)
+    with empty_engine.begin() as conn:
+        for region in ("US", "EU"):
+            conn.execute(
+                query("insert_run"), {"as_of_date": "2026-11-24", "region": region, "actor": "t"}
+            )
+        busy, other = conn.execute(text("SELECT run_id FROM engine_runs ORDER BY run_id")).scalars()
+    failures: list[BaseException] = []
+
+    def upgrader() -> None:
+        try:
+            upgrade(empty_engine, root=sql_root, locks=SHORT)
+        except BaseException as exc:
+            failures.append(exc)
+
+    url = libpq_url(empty_db_url)
+    with psycopg.connect(url) as phase, psycopg.connect(url, autocommit=True) as watcher:
+        phase.execute(driver_sql(query("claim_run")), {"run_id": busy})  # held: a long phase
+        thread = threading.Thread(target=upgrader)
+        thread.start()
+        wait_until(lambda: lock_waiters(watcher, "relation") == 1, what="the ALTER waiting")
+        with psycopg.connect(url) as claimer:
+            claimer.execute("SET lock_timeout = '5s'")  # a regression fails, not hangs
+            claimed = claimer.execute(driver_sql(query("claim_run")), {"run_id": other})
+            assert claimed.fetchone() is not None
+            claimer.rollback()
+        thread.join(timeout=30)
+        phase.rollback()
+    assert not thread.is_alive()
+    assert len(failures) == 1 and isinstance(failures[0], MigrationError), failures
+    assert "0099_note.sql" in str(failures[0]) and "3 tries" in str(failures[0])
+    assert "schema/0099_note.sql" not in _recorded(empty_engine)
+    with empty_engine.connect() as conn:
+        columns = conn.execute(
+            text("SELECT count(*) FROM information_schema.columns WHERE column_name = 'note'")
+        ).scalar_one()
+    assert columns == 0
+    assert upgrade(empty_engine, root=sql_root) == ["schema/0099_note.sql"]  # lock released
+
+
+def test_ddl_applies_once_the_phase_ends(
+    empty_engine: Engine, empty_db_url: str, sql_root: Path
+) -> None:
+    upgrade(empty_engine, root=sql_root)
+    (sql_root / "schema" / "0099_note.sql").write_text(ALTER_RUNS)
+    patient = LockPolicy(timeout_s=0.3, attempts=50, first_pause_s=0.1)
+    applied: list[list[str]] = []
+    url = libpq_url(empty_db_url)
+    with psycopg.connect(url) as phase, psycopg.connect(url, autocommit=True) as watcher:
+        phase.execute("LOCK TABLE engine_runs IN ROW EXCLUSIVE MODE")  # as a phase's writes
+        thread = threading.Thread(
+            target=lambda: applied.append(upgrade(empty_engine, root=sql_root, locks=patient))
+        )
+        thread.start()
+        wait_until(lambda: lock_waiters(watcher, "relation") == 1, what="the ALTER waiting")
+        phase.rollback()
+        thread.join(timeout=60)
+    assert applied == [["schema/0099_note.sql"]]
