@@ -20,6 +20,35 @@ from tests.support.inprocess import ReactorThreads, reactor_threads
 from tests.support.servers import postgres_server
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-skips",
+        action="store_true",
+        help="fail the session if any test was skipped: CI installs every dependency the"
+        " tests need (the airflow and dagster extras too), so a skip there is a missing install",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if session.config.getoption("--no-skips") and _skipped(session.config):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    if config.getoption("--no-skips") and (count := _skipped(config)):
+        terminalreporter.write_line(
+            f"--no-skips: {count} test(s) or module(s) skipped; that fails this run", red=True
+        )
+
+
+def _skipped(config: pytest.Config) -> int:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    return len(reporter.stats.get("skipped", [])) if reporter is not None else 0
+
+
 def _unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 

@@ -66,7 +66,7 @@ class WaitTimedOut(PrometheusError):
         where = f"it is {wait.run.phase}" if wait.run else "it does not exist yet"
         super().__init__(
             f"run {wait.as_of_date.isoformat()} {wait.region} did not reach {wait.phase}"
-            f" within {wait.timeout:g}s ({where})"
+            f" within {round(wait.timeout, 1):g}s ({where})"
         )
         self.run = wait.run
 

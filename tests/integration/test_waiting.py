@@ -36,7 +36,7 @@ from prometheus.pipeline.phases import NEXT, Phase
 from prometheus.pipeline.state import advance_run, get_or_create_run, get_run, update_phase
 from tests.support import reactor_tasks
 from tests.support.inprocess import ReactorThreads
-from tests.support.waiting import wait_until
+from tests.support.waiting import wait_until, waiting_on_a_run
 
 DAY = date(2026, 11, 24)
 WAITER = "tests-waiter"
@@ -89,7 +89,7 @@ def start_wait(request: pytest.FixtureRequest, db_url: str) -> Iterator[Waits]:
 
         future = pool.submit(wait)
         wait_until(
-            lambda: future.done() or waiting(db_url, name),
+            lambda: future.done() or waiting_on_a_run(db_url, name),
             timeout=30,
             interval=0.01,
             what=f"{name} waiting",
@@ -98,16 +98,6 @@ def start_wait(request: pytest.FixtureRequest, db_url: str) -> Iterator[Waits]:
 
     yield start
     pool.shutdown(wait=True)
-
-
-def waiting(db_url: str, application_name: str) -> bool:
-    """The wait has LISTENed and read the row: its backend is idle after the read."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT state, query FROM pg_stat_activity WHERE application_name = %s",
-            (application_name,),
-        ).fetchone()
-    return row is not None and row[0] == "idle" and "FROM engine_runs" in row[1]
 
 
 @pytest.fixture
