@@ -27,7 +27,7 @@ from prometheus.db.connect import connect_listener_async
 from prometheus.errors import first_line
 from prometheus.integrations.airflow.connection import trigger_settings
 from prometheus.integrations.airflow.targets import run_record
-from prometheus.orchestration.listener import Backoff
+from prometheus.orchestration.services import Backoff
 from prometheus.orchestration.waiting import (
     POLL_INTERVAL_SECONDS_DEFAULT,
     RunFailed,
