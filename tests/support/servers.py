@@ -72,6 +72,27 @@ def _server_bindir() -> Path | None:
     return candidates[-1].parent if candidates else None
 
 
+def server_tool(name: str, server_version_num: int) -> Path | None:
+    """The client program ``name`` (``pg_dump``...) of the server's major version, where
+    its ``initdb`` would be: beside the ``initdb`` on PATH, or under /usr/lib/postgresql.
+    A tool of another major version may write what this server cannot read, or refuse."""
+    major = server_version_num // 10_000
+    places = [Path("/usr/lib/postgresql") / str(major) / "bin" / name]
+    if bindir := _server_bindir():
+        places.insert(0, bindir / name)
+    for tool in places:
+        if tool.exists() and _major_version(tool) == major:
+            return tool
+    return None
+
+
+def _major_version(tool: Path) -> int | None:
+    """``pg_dump (PostgreSQL) 15.20`` -> 15."""
+    out = subprocess.run([str(tool), "--version"], capture_output=True, text=True, check=False)
+    words = out.stdout.split()
+    return int(words[-1].split(".")[0]) if words and words[-1][:1].isdigit() else None
+
+
 @contextmanager
 def _local_cluster(bindir: Path) -> Iterator[str]:
     """initdb + pg_ctl in a temporary directory; as root, run them as ``postgres``."""
