@@ -69,7 +69,7 @@ def list_command(
     from prometheus.ingestion import region_datasets
 
     rows = region_datasets(state(ctx).engine(), region)
-    render([as_record(r) for r in rows], ["region", "dataset"], fmt, title="region datasets")
+    render([as_record(r) for r in rows], ["region", "dataset"], fmt)
 
 
 def _say(engine: Engine, region: str, change: str, changed: list[str], fmt: ResultFormat) -> None:

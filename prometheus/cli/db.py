@@ -6,7 +6,7 @@ import typer
 
 from prometheus.cli.context import command_group, state
 from prometheus.cli.output import ResultFormat, ResultFormatOption, note, result
-from prometheus.cli.render import Format, FormatOption, render
+from prometheus.cli.render import Column, Format, FormatOption, clock, render
 
 app = command_group("Schema migrations (sql/schema, sql/triggers).")
 
@@ -40,6 +40,7 @@ def status(
         [{"name": r.name, "state": str(r.state), "applied_at": r.applied_at} for r in rows],
         ["name", "state", "applied_at"],
         fmt,
+        table=[Column("name", squeeze=True), Column("state"), Column("applied_at", show=clock)],
     )
     if any(r.state is not migrate.MigrationState.APPLIED for r in rows):
         raise typer.Exit(1)

@@ -17,7 +17,7 @@ from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import command_group, state
 from prometheus.cli.output import ResultFormat, ResultFormatOption, result, warn
 from prometheus.cli.params import AsOf, DateFilter, Region, RegionFilter
-from prometheus.cli.render import Format, FormatOption, as_record, render
+from prometheus.cli.render import Column, Format, FormatOption, age, as_record, render
 
 app = command_group("Load ingested data; batch rows make runs DATA_READY.")
 
@@ -33,6 +33,18 @@ STATUS_COLUMNS = [
     "run_phase",
 ]
 
+
+#: `ingest status` at 80 columns: completion as an age, start time left to csv/json.
+STATUS_TABLE = [
+    Column("as_of_date", "as_of"),
+    Column("region"),
+    Column("dataset", squeeze=True),
+    Column("required", "req", show=lambda value, now: "yes" if value else "no"),
+    Column("status"),
+    Column("row_count", "rows"),
+    Column("completed_at", "completed", age),
+    Column("run_phase", "run"),
+]
 
 CsvFile = Annotated[
     Path, typer.Argument(metavar="FILE.csv", help="The CSV file.", show_default=False)
@@ -130,4 +142,4 @@ def status(
     from prometheus.ingestion import dataset_states
 
     states = dataset_states(state(ctx).engine(), as_of_date=as_of, region=region, limit=limit)
-    render([as_record(s) for s in states], STATUS_COLUMNS, fmt, title="ingestion batches")
+    render([as_record(s) for s in states], STATUS_COLUMNS, fmt, table=STATUS_TABLE)

@@ -19,7 +19,7 @@ import typer
 from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import command_group, state
 from prometheus.cli.params import Region, date_param, duration_param
-from prometheus.cli.render import Format, FormatOption, render
+from prometheus.cli.render import Column, Format, FormatOption, render, time_of_day
 from prometheus.errors import CheckFailed, InputError
 
 if TYPE_CHECKING:
@@ -191,6 +191,12 @@ def _json_value(value: Any) -> Any:
 
 
 SESSION_COLUMNS = ["date", "open", "close", "half_day"]
+SESSION_TABLE = [
+    Column("date"),
+    Column("open", show=time_of_day),
+    Column("close", show=time_of_day),
+    Column("half_day"),
+]
 
 
 @app.command("calendar")
@@ -236,6 +242,7 @@ def calendar_command(
         ],
         SESSION_COLUMNS,
         fmt,
+        table=SESSION_TABLE,
         title=f"{region} sessions on {exchange}, {first}..{last} (UTC)",
     )
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import textwrap
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,11 +16,24 @@ from prometheus.cli.output import (
     Progress,
     ResultFormat,
     ResultFormatOption,
+    jsonable,
     result,
     warn,
 )
 from prometheus.cli.params import AsOf, Region, RegionFilter, date_param, phase_param
-from prometheus.cli.render import Format, FormatOption, as_record, render
+from prometheus.cli.render import (
+    Column,
+    Format,
+    FormatOption,
+    age,
+    as_record,
+    clock,
+    one_line,
+    output_width,
+    record_lines,
+    render,
+    table_lines,
+)
 from prometheus.errors import PrometheusError, RunNotFound
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.trading_days import require_trading_day
@@ -47,6 +62,29 @@ RUN_COLUMNS = [
     "last_error",
 ]
 EVENT_COLUMNS = ["event_id", "at", "kind", "from_phase", "to_phase", "actor", "detail"]
+#: `runs list` at 80 columns: times as ages, updated_at left to csv/json, the error cut.
+RUN_TABLE = [
+    Column("run_id", "id"),
+    Column("as_of_date", "as_of"),
+    Column("region"),
+    Column("phase"),
+    Column("attempts", "tries"),
+    Column("next_attempt_at", "next", age),
+    Column("phase_changed_at", "changed", age),
+    Column("last_error", squeeze=True, show=one_line),
+]
+#: `runs show`'s events: when, what, to which phase, who; each event's detail (an error,
+#: a reason) follows on lines of its own, whole.
+EVENT_TABLE = [
+    Column("at", show=clock),
+    Column("kind"),
+    Column("from_phase", "from"),
+    Column("to_phase", "to"),
+    Column("actor", squeeze=True),
+]
+#: `runs show`'s run, a field per line and every value whole.
+RUN_FIELDS = [c for c in RUN_COLUMNS if c not in ("run_id", "as_of_date", "region", "phase")]
+RUN_FIELDS.insert(RUN_FIELDS.index("phase_changed_at"), "created_at")
 
 
 @app.command()
@@ -140,7 +178,7 @@ def list_command(
     from prometheus.pipeline.state import list_runs
 
     runs = list_runs(state(ctx).engine(), phase=phase, region=region)
-    render([as_record(r) for r in runs], RUN_COLUMNS, fmt, title="engine runs")
+    render([as_record(r) for r in runs], RUN_COLUMNS, fmt, table=RUN_TABLE)
 
 
 @app.command()
@@ -152,13 +190,19 @@ def show(ctx: typer.Context, as_of: AsOf, region: Region, fmt: FormatOption = Fo
     run = _require(find_run(engine, as_of, region), as_of, region)
     events = [as_record(e) for e in run_events(engine, run.run_id)]
     if fmt is Format.JSON:
-        import json
-
         record = {**as_record(run), "events": events}
-        sys.stdout.write(json.dumps(record, indent=2, default=str) + "\n")
-        return
-    render([as_record(run)], RUN_COLUMNS, fmt, title=f"run {run.run_id}")
-    render(events, EVENT_COLUMNS, fmt, title="events")
+        sys.stdout.write(json.dumps(jsonable(record), indent=2) + "\n")
+    elif fmt is Format.CSV:
+        render([as_record(run)], RUN_COLUMNS, fmt)
+        render(events, EVENT_COLUMNS, fmt)
+    else:
+        now = datetime.now(UTC)
+        print(f"run {run.run_id}  {run.as_of_date}  {run.region}  {run.phase}")
+        for line in record_lines(as_record(run), RUN_FIELDS, now=now):
+            print(f"  {line}")
+        print()
+        for line in event_lines(events, now=now, width=output_width()):
+            print(line)
 
 
 @app.command()
@@ -246,6 +290,24 @@ def purge(
         f"{done.before.isoformat()}{suffix}"
     )
     result(line, as_record(done), fmt)
+
+
+def event_lines(events: list[dict[str, Any]], *, now: datetime, width: int | None) -> list[str]:
+    """The audit trail as a table, each event's detail wrapped whole under its row."""
+    header, *rows = table_lines(events, EVENT_TABLE, now=now, width=width)
+    lines = [header]
+    for row, event in zip(rows, events, strict=True):
+        lines.append(row)
+        if detail := event["detail"]:
+            text = one_line(detail, now)
+            lines += textwrap.wrap(
+                text,
+                width=(width or len(text) + 4) - 4,
+                initial_indent="    ",
+                subsequent_indent="    ",
+                break_on_hyphens=False,
+            )
+    return lines
 
 
 def _require(run: Run | None, as_of: date, region: str) -> Run:

@@ -251,8 +251,14 @@ def test_runs_list_as_a_table(
     _seed_list(engine)
     result = invoke(capsys, db_url, "runs", "list")
     assert result.code == 0
-    for text in ("run_id", "WAITING_FOR_DATA", "DATA_READY", "FAILED", "2026-11-23"):
-        assert text in result.out
+    header, *rows = result.out.splitlines()
+    columns = "id as_of region phase tries next changed last_error"
+    assert header.split() == columns.split()
+    assert [row.split()[1:4] for row in rows] == [
+        ["2026-11-23", "US", "FAILED"],
+        ["2026-11-24", "EU", "DATA_READY"],
+        ["2026-11-24", "US", "WAITING_FOR_DATA"],
+    ]
 
 
 def test_runs_show_as_json_includes_the_events(
@@ -302,3 +308,26 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         result = invoke(capsys, SECRET_URL, *path, "--help")
         assert result.code == 0, (path, result.err)
         assert "Usage" in result.out, path
+
+
+@pytest.mark.usefixtures("plugin_env")
+def test_tables_fit_columns_and_stay_whole_in_a_pipe(
+    engine: Engine, db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`COLUMNS` decides the width (a terminal's own when stdout is one); a pipe or file
+    without it gets every value whole, on one line per row."""
+    ensure_run(engine, DAY, "RAISES", data_ready=True, actor="setup")
+    target = ["--as-of", "2026-11-24", "--region", "RAISES"]
+    assert invoke(capsys, db_url, "runs", "advance", *target).code == 1  # last_error set
+    error = "TaskFailure: signals failed on attempt 1"
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    piped = invoke(capsys, db_url, "runs", "list").out.splitlines()
+    assert piped[-1].endswith(error) and len(piped[-1]) > 80
+    for columns in (80, 100):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        for args in (["runs", "list"], ["runs", "show", *target]):
+            lines = invoke(capsys, db_url, *args).out.splitlines()
+            assert max(len(line) for line in lines) <= columns, (args, lines)
+    shown = invoke(capsys, db_url, "runs", "show", *target).out
+    assert f"last_error        {error}" in shown  # whole in `show`, whatever the width

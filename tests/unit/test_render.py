@@ -6,11 +6,12 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from prometheus.cli.render import Format, as_record, cell, render
+from prometheus.cli.render import Format, age, as_record, cell, render, table_lines
+from prometheus.cli.runs import RUN_TABLE, event_lines
 from prometheus.pipeline.phases import Phase
 
 WHEN = datetime(2026, 11, 24, 21, 5, 7, 123456, tzinfo=UTC)
@@ -131,3 +132,112 @@ def test_table_never_truncates_a_value_off_a_terminal(capsys: pytest.CaptureFixt
     assert "WAITING_FOR_DATA" in out
     assert long_error in out  # whole, on one line, where a pipe or grep can find it
     assert "…" not in out
+
+
+# --- fitting 80 columns ------------------------------------------------------------------------
+
+NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
+
+
+def run_row(run_id: int, day: int, region: str, phase: Phase, **rest: object) -> dict[str, object]:
+    changed = NOW - timedelta(minutes=3 * run_id)
+    base = {
+        "run_id": run_id,
+        "as_of_date": date(2026, 11, day),
+        "region": region,
+        "phase": phase,
+        "attempts": 0,
+        "next_attempt_at": None,
+        "phase_changed_at": changed,
+        "updated_at": changed,
+        "last_error": None,
+    }
+    return {**base, **rest}
+
+
+RUNS = [
+    run_row(1, 23, "US", Phase.COMPLETED),
+    run_row(2, 24, "EU", Phase.WAITING_FOR_DATA, phase_changed_at=NOW - timedelta(days=2)),
+    run_row(
+        113,
+        24,
+        "US",
+        Phase.DATA_READY,
+        attempts=2,
+        next_attempt_at=NOW + timedelta(seconds=40),
+        last_error="TaskFailure: signals failed on attempt 2: division by zero in\n"
+        "the volatility of instrument US0042 (no prices for 20 sessions)",
+    ),
+]
+
+RUNS_AT_80 = """\
+id   as_of       region  phase             tries  next    changed  last_error
+1    2026-11-23  US      COMPLETED         0              3m ago
+2    2026-11-24  EU      WAITING_FOR_DATA  0              2d ago
+113  2026-11-24  US      DATA_READY        2      in 40s  5h ago   TaskFailure:…
+"""
+
+
+def test_runs_list_at_80_columns_snapshot() -> None:
+    lines = table_lines(RUNS, RUN_TABLE, now=NOW, width=80)
+    assert "\n".join(lines) + "\n" == RUNS_AT_80
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_a_wider_terminal_shows_more_of_the_error() -> None:
+    lines = table_lines(RUNS, RUN_TABLE, now=NOW, width=120)
+    assert max(len(line) for line in lines) == 120
+    assert lines[-1].endswith("TaskFailure: signals failed on attempt 2: division b…")
+    whole = table_lines(RUNS, RUN_TABLE, now=NOW, width=None)  # a pipe: nothing cut
+    assert whole[-1].endswith("(no prices for 20 sessions)")
+    assert "…" not in "".join(whole)
+
+
+EVENTS = [
+    {
+        "at": datetime(2026, 11, 24, 21, 5, 7, tzinfo=UTC),
+        "kind": "transition",
+        "from_phase": None,
+        "to_phase": "WAITING_FOR_DATA",
+        "actor": "db",
+        "detail": {},
+    },
+    {
+        "at": datetime(2026, 11, 24, 21, 6, 0, tzinfo=UTC),
+        "kind": "attempt_failed",
+        "from_phase": "DATA_READY",
+        "to_phase": "DATA_READY",
+        "actor": "reactor-host-a.example.org:41233:9f3c2a",
+        "detail": {"attempt": 1, "error": "TaskFailure:" + " boom" * 20},
+    },
+]
+
+EVENTS_AT_80 = """\
+at              kind            from        to                actor
+11-24 21:05:07  transition                  WAITING_FOR_DATA  db
+11-24 21:06:00  attempt_failed  DATA_READY  DATA_READY        reactor-host-a.ex…
+    {"attempt": 1, "error": "TaskFailure: boom boom boom boom boom boom boom
+    boom boom boom boom boom boom boom boom boom boom boom boom boom"}
+"""
+
+
+def test_runs_show_events_at_80_columns_snapshot() -> None:
+    lines = event_lines(EVENTS, now=NOW, width=80)
+    assert "\n".join(lines) + "\n" == EVENTS_AT_80
+    assert max(len(line) for line in lines) <= 80
+
+
+@pytest.mark.parametrize(
+    ("delta", "expected"),
+    [
+        (timedelta(seconds=5), "5s ago"),
+        (timedelta(minutes=3, seconds=59), "3m ago"),
+        (timedelta(hours=5), "5h ago"),
+        (timedelta(days=2, hours=23), "2d ago"),
+        (-timedelta(seconds=40), "in 40s"),
+        (-timedelta(minutes=15), "in 15m"),
+    ],
+)
+def test_ages(delta: timedelta, expected: str) -> None:
+    assert age(NOW - delta, NOW) == expected
+    assert age(None, NOW) == ""
