@@ -15,13 +15,11 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from prometheus.calendar import DEFAULT_REGION_EXCHANGES
+from prometheus.conninfo import ConnInfo, password_of
 from prometheus.errors import InputError
-
-if TYPE_CHECKING:  # SQLAlchemy is imported where a URL is parsed: `prometheus --help` never is
-    from sqlalchemy.engine import URL
 
 MAX_ATTEMPTS_DEFAULT = 3
 RETRY_BASE_SECONDS_DEFAULT = 10.0
@@ -35,6 +33,9 @@ HEARTBEAT_INTERVAL_SECONDS_DEFAULT = 10.0
 #: /healthz and /metrics listen on loopback unless told otherwise: they are not for the world.
 METRICS_HOST_DEFAULT = "127.0.0.1"
 
+DATABASE_URL_NAME = "the database URL (PROMETHEUS_DATABASE_URL or --database-url)"
+LISTEN_URL_NAME = "the listen URL (PROMETHEUS_LISTEN_URL)"
+
 N = TypeVar("N", int, float)
 MAX_NUMBER = 1e8  # seconds: three years; anything larger is a typo, and overflows timedelta
 
@@ -44,6 +45,8 @@ class Settings:
     """Everything the engine, the reactor and the CLI are configured with."""
 
     database_url: str | None = field(default=None, repr=False)  # holds the password
+    # Where the reactor LISTENs, if not on database_url (which may be a transaction pooler).
+    listen_url: str | None = field(default=None, repr=False)
     home: Path = field(default_factory=HOME_DEFAULT.expanduser)
     max_attempts: int = MAX_ATTEMPTS_DEFAULT
     retry_base: timedelta = timedelta(seconds=RETRY_BASE_SECONDS_DEFAULT)
@@ -75,7 +78,9 @@ class Settings:
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise InputError(f"invalid metrics port {self.metrics_port}")
         if self.database_url is not None:
-            _parse_url(self.database_url)
+            ConnInfo.parse(self.database_url, name=DATABASE_URL_NAME)
+        if self.listen_url is not None:
+            ConnInfo.parse(self.listen_url, name=LISTEN_URL_NAME)
         if (self.web_user is None) != (self.web_password is None):
             raise InputError(
                 "set both PROMETHEUS_WEB_USER and PROMETHEUS_WEB_PASSWORD, or neither "
@@ -95,6 +100,8 @@ class Settings:
         values: dict[str, Any] = {"os_user": _os_user(environ)}
         if url := environ.get("PROMETHEUS_DATABASE_URL"):
             values["database_url"] = url
+        if url := environ.get("PROMETHEUS_LISTEN_URL"):
+            values["listen_url"] = url
         if home := environ.get("PROMETHEUS_HOME"):
             values["home"] = Path(home).expanduser()
         if raw := environ.get("PROMETHEUS_MAX_ATTEMPTS"):
@@ -137,7 +144,17 @@ class Settings:
         """The database URL with its password masked: the only form that may be shown."""
         if self.database_url is None:
             return "(embedded)"
-        return _parse_url(self.database_url).render_as_string(hide_password=True)
+        return ConnInfo.parse(self.database_url, name=DATABASE_URL_NAME).redacted()
+
+    @property
+    def listen_dsn(self) -> str | None:
+        """Where the reactor LISTENs: PROMETHEUS_LISTEN_URL, else the database URL."""
+        return self.listen_url or self.database_url
+
+    def redacted_listen_dsn(self) -> str:
+        if self.listen_url is None:
+            return self.redacted_dsn()
+        return ConnInfo.parse(self.listen_url, name=LISTEN_URL_NAME).redacted()
 
     @property
     def embedded_home(self) -> Path:
@@ -153,7 +170,7 @@ def subprocess_environment(**overrides: str) -> dict[str, str]:
 
 
 _URL_PASSWORD = re.compile(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]+@")
-_PARAM_PASSWORD = re.compile(r"(\bpassword=)[^&\s'\"]+", re.IGNORECASE)
+_PARAM_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s'\"]+)", re.IGNORECASE)
 
 
 def redact_urls(text: str) -> str:
@@ -165,7 +182,7 @@ def redact_urls(text: str) -> str:
 def redact(text: str, urls: Iterable[str | None]) -> str:
     """``redact_urls``, and also the passwords of ``urls`` wherever they appear in text."""
     for url in urls:
-        password = _password(url) if url else None
+        password = password_of(url) if url else None
         if password:
             text = text.replace(password, "***")
     return redact_urls(text)
@@ -174,55 +191,37 @@ def redact(text: str, urls: Iterable[str | None]) -> str:
 def known_database_urls(argv: Sequence[str]) -> list[str]:
     """The database URLs this process was given (environment and ``--database-url``),
     so an error message can be scrubbed even before Settings exist."""
-    urls = [os.environ.get("PROMETHEUS_DATABASE_URL", "")]
+    names = ("PROMETHEUS_DATABASE_URL", "PROMETHEUS_LISTEN_URL")
+    urls = [os.environ.get(name, "") for name in names] + _flagged_urls(argv)
+    return [u for u in urls if u]
+
+
+def shown_database_url(argv: Sequence[str]) -> str:
+    """The database URL this command uses (the last ``--database-url``, else the
+    environment's), masked: to say which server an error came from."""
+    chosen = (_flagged_urls(argv) or [os.environ.get("PROMETHEUS_DATABASE_URL", "")])[-1]
+    if not chosen:
+        return "(embedded)"
+    try:
+        return ConnInfo.parse(chosen, name=DATABASE_URL_NAME).redacted()
+    except InputError:
+        return "(the configured URL)"
+
+
+def _flagged_urls(argv: Sequence[str]) -> list[str]:
+    urls = []
     for index, arg in enumerate(argv):
         if arg == "--database-url" and index + 1 < len(argv):
             urls.append(argv[index + 1])
         elif arg.startswith("--database-url="):
             urls.append(arg.split("=", 1)[1])
-    return [u for u in urls if u]
-
-
-def _password(url: str) -> str | None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None
-    password = parsed.password or parsed.query.get("password")
-    return str(password) if isinstance(password, str) and password else None
-
-
-def sqlalchemy_url(database_url: str) -> URL:
-    """The SQLAlchemy URL for a libpq URL: same server, the psycopg 3 driver."""
-    return _parse_url(database_url).set(drivername="postgresql+psycopg")
+    return urls
 
 
 def libpq_url(database_url: str) -> str:
-    """The plain ``postgresql://`` form that psycopg.connect and libpq accept."""
-    url = _parse_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
-
-
-def _parse_url(raw: str) -> URL:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(raw)
-    except ArgumentError:
-        raise InputError(
-            "the database URL (PROMETHEUS_DATABASE_URL or --database-url) is not valid"
-        ) from None
-    if url.drivername == "postgres":  # libpq's alias, common in hosted databases' URLs
-        url = url.set(drivername="postgresql")
-    if url.get_backend_name() != "postgresql":
-        raise InputError(
-            "the database URL (PROMETHEUS_DATABASE_URL or --database-url) must name PostgreSQL"
-        )
-    return url
+    """What psycopg.connect and libpq take, for any URL form: libpq's keyword/value
+    string (``host=h1,h2 port=5432,5433 dbname=db ...``)."""
+    return ConnInfo.parse(database_url, name=DATABASE_URL_NAME).conninfo()
 
 
 def _number(raw: str, name: str, kind: Callable[[str], N]) -> N:

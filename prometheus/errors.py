@@ -36,6 +36,10 @@ class DatabaseAhead(PrometheusError):
     it): no command works on a schema it was not written for."""
 
 
+class StandbyServer(PrometheusError):
+    """The server cannot write: a standby (in recovery), not the primary."""
+
+
 class MigrationError(PrometheusError):
     """A migration file is inconsistent with what the database recorded."""
 

@@ -29,7 +29,7 @@ from prometheus.cli.demo import demo
 from prometheus.cli.params import log_level_param
 from prometheus.cli.reactor import reactor
 from prometheus.cli.web import web
-from prometheus.config import known_database_urls, redact
+from prometheus.config import known_database_urls, redact, shown_database_url
 from prometheus.errors import PrometheusError, first_line
 
 app = command_group(
@@ -101,6 +101,10 @@ def run(argv: Sequence[str] | None = None, *, prog_name: str = "prometheus") -> 
         return _fail(str(exc), exc.exit_code, args)
     except Exception as exc:  # the outermost handler: one line, never a traceback
         if _is_database_error(exc):
+            from prometheus.db.sqlstate import is_standby_error, standby_error
+
+            if is_standby_error(exc):
+                return _fail(str(standby_error(shown_database_url(args))), 1, args)
             return _fail(f"database error: {first_line(exc)}", 1, args)
         return _fail(f"unexpected {type(exc).__name__}: {first_line(exc)}", 1, args)
     return result if isinstance(result, int) else 0

@@ -1,9 +1,19 @@
 """The work pool (a SQLAlchemy Engine) and the dedicated psycopg listener connection.
 
-Both ask the server to notice a dead peer quickly: TCP keepalives for a link that goes
-silent, and ``client_connection_check_interval`` so that a backend whose client was
-SIGKILLed in the middle of a phase aborts the transaction and frees the run's row lock
-within seconds, instead of when the lock wait or the long query ends.
+Both are given the URL as libpq parsed it (``prometheus.conninfo``), so every libpq form
+works, multi-host URLs and ``target_session_attrs`` included: after a failover, libpq
+finds the new primary on the next connect.
+
+Work connections are safe behind a transaction pooler (PgBouncer ``pool_mode =
+transaction``): no startup ``options`` (stock PgBouncer refuses the connection), no
+server-side prepared statements (``prepare_threshold=None``: the pooler would run the
+next statement on a server connection that never saw the PREPARE), and no session state
+across transactions. What used to be a startup option, ``client_connection_check_interval``
+(so a backend whose client was SIGKILLed mid-phase ends the transaction and frees the
+run's lock within seconds), is set per transaction by the claims that start a phase.
+
+Both ask the kernel to notice a dead peer quickly (TCP keepalives, ``tcp_user_timeout``);
+a URL that sets one of these itself keeps its own value.
 """
 
 from __future__ import annotations
@@ -11,59 +21,77 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import URL, Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext
 
-from prometheus.config import libpq_url, sqlalchemy_url
+from prometheus.config import DATABASE_URL_NAME, LISTEN_URL_NAME
+from prometheus.conninfo import ConnInfo
+from prometheus.db.sqlstate import is_standby_error
 
-DEAD_CLIENT_CHECK_MS = 2000
 CONNECT_TIMEOUT_S = 10
-_KEEPALIVES: dict[str, Any] = {
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 3,
-    "keepalives_count": 3,
+_LINK_DEFAULTS: dict[str, str] = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "3",
+    "keepalives_count": "3",
     # Unacknowledged data (a query sent into a blackholed link) fails after this, not
     # after the kernel's retransmission limit of a quarter of an hour.
-    "tcp_user_timeout": 20_000,
-    "connect_timeout": CONNECT_TIMEOUT_S,
+    "tcp_user_timeout": "20000",
+    "connect_timeout": str(CONNECT_TIMEOUT_S),
 }
 
 
 def make_engine(database_url: str, *, application_name: str, pool_size: int = 5) -> Engine:
     """The pool that phases and CLI commands run on; no pre-ping (it costs a round trip on
     every checkout, on the hot path); callers retry once on an invalidated connection."""
-    return create_engine(
-        sqlalchemy_url(database_url),
+    conninfo = _conninfo(database_url, DATABASE_URL_NAME, application_name)
+    engine = create_engine(
+        # The dialect only: the server is named by the conninfo below, which psycopg hands
+        # to libpq as it is (SQLAlchemy's URL has no multi-host form libpq would share),
+        # and which no repr of the engine can show.
+        URL.create("postgresql+psycopg"),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=30,
-        connect_args={
-            **_KEEPALIVES,
-            "application_name": application_name,
-            "options": f"-c client_connection_check_interval={DEAD_CLIENT_CHECK_MS}",
-        },
+        connect_args={"prepare_threshold": None},
     )
 
+    @event.listens_for(engine, "do_connect")
+    def _connect_with_conninfo(
+        dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
+        cargs[:] = [conninfo]  # the dialect's own first argument is an empty conninfo
 
-def connect_listener(database_url: str, *, application_name: str) -> psycopg.Connection[Any]:
+    @event.listens_for(engine, "handle_error")
+    def _standby_is_a_lost_connection(context: ExceptionContext) -> None:
+        # A standby (a failover demoted our server, or the URL names a standby first)
+        # refuses every write on these connections: drop them all, as for a lost
+        # connection, so the next connect goes through target_session_attrs again.
+        if is_standby_error(context.original_exception):
+            context.is_disconnect = True
+
+    return engine
+
+
+def connect_listener(listen_url: str, *, application_name: str) -> psycopg.Connection[Any]:
     """A standalone autocommit connection for LISTEN only: no transaction, no work on it,
     so a slow phase never delays a notification and a notification never waits on a lock."""
     return psycopg.connect(
-        libpq_url(database_url),
-        autocommit=True,
-        application_name=application_name,
-        **_KEEPALIVES,
+        _conninfo(listen_url, LISTEN_URL_NAME, application_name), autocommit=True
     )
 
 
 async def connect_listener_async(
-    database_url: str, *, application_name: str
+    listen_url: str, *, application_name: str
 ) -> psycopg.AsyncConnection[Any]:
     """``connect_listener`` for an asyncio program (an Airflow trigger's wait, the web
     console's change feed)."""
     return await psycopg.AsyncConnection.connect(
-        libpq_url(database_url),
-        autocommit=True,
-        application_name=application_name,
-        **_KEEPALIVES,
+        _conninfo(listen_url, LISTEN_URL_NAME, application_name), autocommit=True
     )
+
+
+def _conninfo(url: str, name: str, application_name: str) -> str:
+    info = ConnInfo.parse(url, name=name)
+    defaults = {k: v for k, v in _LINK_DEFAULTS.items() if k not in info.params}
+    return info.with_params(**defaults, application_name=application_name).conninfo()

@@ -12,16 +12,16 @@ from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
-from sqlalchemy.engine import make_url
 
-from prometheus.config import libpq_url
+from prometheus.config import DATABASE_URL_NAME, libpq_url
+from prometheus.conninfo import ConnInfo
 from prometheus.db.connect import make_engine
 from prometheus.db.migrate import upgrade
 
 
 def with_database(url: str, name: str) -> str:
-    """The same server and credentials, another database."""
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
+    """The same server and credentials, another database (in the URL's own form)."""
+    return ConnInfo.parse(url, name=DATABASE_URL_NAME).with_params(dbname=name).render()
 
 
 def create_database(server_url: str, name: str, *, template: str | None = None) -> str:

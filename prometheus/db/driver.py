@@ -5,7 +5,8 @@ of times a second, and SQLAlchemy's per-statement machinery costs more than thos
 statements do. These few go to the driver, on the same connection and transaction.
 Errors come back as SQLAlchemy's own (``DBAPIError``), so callers handle one family, and
 a lost connection is invalidated and the pool's idle connections are dropped, as
-SQLAlchemy does itself on a disconnect: after a server restart they are all dead.
+SQLAlchemy does itself on a disconnect: after a server restart they are all dead. A
+standby's refusal to write counts as a lost connection too (see ``make_engine``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import psycopg
 from sqlalchemy import Connection, TextClause
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.exc import DBAPIError
+
+from prometheus.db.sqlstate import is_standby_error
 
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialects are untyped
 
@@ -37,7 +40,7 @@ def driver_connection(conn: Connection) -> Iterator[psycopg.Connection[Any]]:
     try:
         yield driver
     except psycopg.Error as exc:
-        lost = driver.broken or driver.closed
+        lost = driver.broken or driver.closed or is_standby_error(exc)
         if lost:
             conn.invalidate(exc)
             conn.engine.pool.dispose()

@@ -28,10 +28,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from prometheus.calendar import TradingCalendar
 from prometheus.checks import CheckPolicy, find_problems
-from prometheus.config import METRICS_HOST_DEFAULT, Settings, redact_urls
+from prometheus.config import METRICS_HOST_DEFAULT, Settings, redact_urls, shown_database_url
 from prometheus.db.connect import make_engine
 from prometheus.db.embedded import with_database
 from prometheus.db.migrate import require_upgraded
+from prometheus.db.sqlstate import is_standby_error, standby_error
 from prometheus.errors import PrometheusError, first_line
 from prometheus.logs import configure_logging, get_logger
 from prometheus.orchestration.dispatcher import Dispatcher
@@ -110,7 +111,7 @@ class Reactor:
         )
         self.services = (self.sweeper, self.heartbeat, self.calendar_runs)
         self.listener = Listener(
-            settings.database_url,
+            settings.listen_dsn or settings.database_url,
             reactor_id=self.reactor_id,
             dispatcher=self.dispatcher,
             metrics=self.metrics,
@@ -167,6 +168,7 @@ class Reactor:
             "reactor.started",
             reactor_id=self.reactor_id,
             database=self.settings.redacted_dsn(),
+            listen=self.settings.redacted_listen_dsn(),
             concurrency=self.settings.concurrency,
             sweep_interval_s=self.settings.sweep_interval.total_seconds(),
             metrics_port=self.health.port if self.health else None,
@@ -294,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PrometheusError as exc:
         return _fail(str(exc), exc.exit_code)
     except (SQLAlchemyError, psycopg.Error) as exc:  # the database is unreachable, say
+        if is_standby_error(exc):
+            return _fail(str(standby_error(shown_database_url(argv or sys.argv[1:]))), 1)
         return _fail(f"database error: {first_line(exc)}", 1)
 
 

@@ -30,7 +30,12 @@ FOR NO KEY UPDATE NOWAIT;
 -- another process is that process's work, never waited for and never done twice.
 -- NO KEY: a phase may last an hour, and writers that only reference the run (a foreign
 -- key's FOR KEY SHARE) must not wait for it; see lock_run.
-SELECT r.*, coalesce(r.next_attempt_at <= now(), true) AS due
+-- The claim also asks the server to check every 2 s, for the rest of this transaction,
+-- that its client is alive: a backend whose reactor was SIGKILLed while a task's
+-- statement runs or waits on a lock then ends the transaction and frees the run at once.
+-- Set per transaction, not at connect, so it holds behind a transaction pooler too.
+SELECT r.*, coalesce(r.next_attempt_at <= now(), true) AS due,
+       set_config('client_connection_check_interval', '2s', true) AS checks_client
 FROM engine_runs r
 WHERE r.run_id = :run_id
 FOR NO KEY UPDATE SKIP LOCKED;
@@ -39,7 +44,9 @@ FOR NO KEY UPDATE SKIP LOCKED;
 -- The oldest due run nobody holds: how workers share work without ever colliding.
 -- Served by engine_runs_due_idx in order, skipping rows other workers have locked;
 -- earlier phases first, so runs in the middle of being stepped are left to their worker.
-SELECT r.*, true AS due
+-- It checks its client as claim_run does.
+SELECT r.*, true AS due,
+       set_config('client_connection_check_interval', '2s', true) AS checks_client
 FROM engine_runs r
 WHERE r.phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(r.next_attempt_at, '-infinity'::timestamptz) <= now()

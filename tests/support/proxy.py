@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable
 from types import TracebackType
 
-from sqlalchemy.engine import make_url
+from prometheus.conninfo import ConnInfo
 
 POLL_SECONDS = 0.05
 CHUNK = 65536
@@ -80,9 +80,9 @@ _PipeFilter = Callable[[_Pipe], bool]
 
 class Proxy:
     def __init__(self, server_url: str) -> None:
-        url = make_url(server_url)
+        url = ConnInfo.parse(server_url, name="the test server URL")
         self.server_url = server_url
-        self.target = (url.host or "127.0.0.1", url.port or 5432)
+        self.target = (url.hosts[0] if url.hosts else "127.0.0.1", int(url.ports[0] or 5432))
         self.host = "127.0.0.1"
         self.port = 0  # chosen at the first start(), kept afterwards
         self._lock = threading.Lock()
@@ -94,8 +94,8 @@ class Proxy:
 
     def url(self, database_url: str) -> str:
         """``database_url`` with its host and port pointing at the proxy."""
-        proxied = make_url(database_url).set(host=self.host, port=self.port)
-        return proxied.render_as_string(hide_password=False)
+        url = ConnInfo.parse(database_url, name="the test database URL")
+        return url.with_params(host=self.host, port=str(self.port)).render()
 
     def start(self) -> None:
         """Listen (again, on the same port) and forward new connections."""

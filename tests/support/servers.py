@@ -11,13 +11,13 @@ Each yields an admin URL on which the session may create and drop databases.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from tests.support.clusters import private_clusters, server_bindir
 
 ENV_URL = "PROMETHEUS_TEST_DATABASE_URL"
 
@@ -31,8 +31,8 @@ def postgres_server() -> Iterator[str]:
         with _testcontainers_server() as url:
             yield url
         return
-    if bindir := _server_bindir():
-        with _local_cluster(bindir) as url:
+    if server_bindir() is not None:
+        with _local_cluster() as url:
             yield url
         return
     with _pgserver() as url:
@@ -64,21 +64,13 @@ def _testcontainers_server() -> Iterator[str]:
         yield container.get_connection_url()
 
 
-def _server_bindir() -> Path | None:
-    initdb = shutil.which("initdb")
-    if initdb:
-        return Path(initdb).resolve().parent
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return candidates[-1].parent if candidates else None
-
-
 def server_tool(name: str, server_version_num: int) -> Path | None:
     """The client program ``name`` (``pg_dump``...) of the server's major version, where
     its ``initdb`` would be: beside the ``initdb`` on PATH, or under /usr/lib/postgresql.
     A tool of another major version may write what this server cannot read, or refuse."""
     major = server_version_num // 10_000
     places = [Path("/usr/lib/postgresql") / str(major) / "bin" / name]
-    if bindir := _server_bindir():
+    if bindir := server_bindir():
         places.insert(0, bindir / name)
     for tool in places:
         if tool.exists() and _major_version(tool) == major:
@@ -94,58 +86,10 @@ def _major_version(tool: Path) -> int | None:
 
 
 @contextmanager
-def _local_cluster(bindir: Path) -> Iterator[str]:
-    """initdb + pg_ctl in a temporary directory; as root, run them as ``postgres``."""
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-    workdir = Path(tempfile.mkdtemp(prefix="prometheus-pg-"))
-    if as_user:
-        shutil.chown(workdir, "postgres")
-    data = workdir / "data"
-    port = _free_port()
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        [
-            *as_user,
-            str(bindir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-w",
-            "-l",
-            str(workdir / "log"),
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            check=False,
-            capture_output=True,
-        )
-        shutil.rmtree(workdir, ignore_errors=True)
+def _local_cluster() -> Iterator[str]:
+    """A throw-away cluster from the local binaries (initdb + pg_ctl)."""
+    with private_clusters() as clusters:
+        yield clusters.primary("data").url()
 
 
 @contextmanager
@@ -159,10 +103,3 @@ def _pgserver() -> Iterator[str]:
     finally:
         with suppress(Exception):
             server.cleanup()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -17,7 +17,6 @@ from prometheus.config import (
     libpq_url,
     redact,
     redact_urls,
-    sqlalchemy_url,
 )
 from prometheus.errors import InputError
 
@@ -174,10 +173,10 @@ def test_redact_urls(text: str, expected: str | None) -> None:
         assert redacted == expected
 
 
-def test_driver_urls_keep_the_server_and_credentials() -> None:
-    assert sqlalchemy_url(URL).drivername == "postgresql+psycopg"
-    assert sqlalchemy_url(URL).password == "s3cr3t-Pw"
-    assert libpq_url("postgresql+psycopg://alice:pw@h:5/db") == "postgresql://alice:pw@h:5/db"
+def test_the_driver_gets_the_server_and_credentials_as_libpq_keywords() -> None:
+    assert libpq_url("postgresql+psycopg://alice:pw@h:5/db") == (
+        "user=alice password=pw dbname=db host=h port=5"
+    )
 
 
 @pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e300"])

@@ -1,0 +1,99 @@
+"""Behind stock PgBouncer in transaction mode (Debian's ``pgbouncer``, its own process on a
+free port, in front of the test server): the CLI works, and a reactor whose work
+connections go through it, listening on a direct ``PROMETHEUS_LISTEN_URL``, advances
+every run exactly once with no failed attempt."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import Engine, text
+
+from prometheus.config import Settings
+from prometheus.pipeline.phases import Phase
+from prometheus.pipeline.state import find_run, get_or_create_run, update_phase
+from tests.support import reactor_tasks
+from tests.support.cli_runner import invoke
+from tests.support.clusters import PgBouncer, pgbouncer_binary, pgbouncer_in_front_of
+from tests.support.inprocess import ReactorThreads
+from tests.support.market_data import seed_region
+from tests.support.waiting import wait_until
+
+DAY = date(2026, 11, 24)
+RUNS = 200
+
+
+@pytest.fixture
+def bouncer(server_url: str) -> Iterator[PgBouncer]:
+    if pgbouncer_binary() is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run does)")
+    with pgbouncer_in_front_of(server_url, pool_mode="transaction") as bouncer:
+        yield bouncer
+
+
+def test_the_cli_works_through_a_transaction_pooler(
+    bouncer: PgBouncer, db_url: str, engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_region(engine, "US", DAY)  # prices for the reference tasks
+    pooled = bouncer.url(db_url)
+    target = ["--as-of", str(DAY), "--region", "US"]
+    assert invoke(capsys, pooled, "db", "status").code == 0
+    made = invoke(capsys, pooled, "runs", "ensure", *target, "--data-ready")
+    assert made.code == 0, made.err
+    for _ in range(3):
+        stepped = invoke(capsys, pooled, "runs", "advance", *target)
+        assert stepped.code == 0, stepped.err
+    run = find_run(engine, DAY, "US")
+    assert run is not None and run.phase is Phase.COMPLETED
+    assert run.attempts == 0
+
+
+def test_a_reactor_behind_a_transaction_pooler_with_a_direct_listen_url_is_exactly_once(
+    bouncer: PgBouncer,
+    db_url: str,
+    engine: Engine,
+    settings: Settings,
+    reactors: ReactorThreads,
+) -> None:
+    running = reactors.start(
+        replace(
+            settings,
+            database_url=bouncer.url(db_url),
+            listen_url=db_url,
+            phase_tasks=reactor_tasks.MODULE,
+            sweep_interval=timedelta(hours=1),  # so only notifications move the runs
+            concurrency=4,
+        )
+    )
+    running.wait_ready()
+    with engine.begin() as conn:  # many statements per pooled connection: past any
+        for offset in range(RUNS):  # prepare threshold, on every server connection
+            run = get_or_create_run(conn, DAY + timedelta(days=offset), "US", actor="test")
+            update_phase(conn, run, Phase.DATA_READY, actor="test")
+
+    def completed() -> bool:
+        with engine.connect() as conn:
+            done = conn.execute(
+                text("SELECT count(*) FROM engine_runs WHERE phase = 'COMPLETED'")
+            ).scalar_one()
+            return bool(done == RUNS)
+
+    wait_until(completed, timeout=60, what=f"{RUNS} runs COMPLETED")
+    with engine.connect() as conn:
+        failed_attempts = conn.execute(
+            text("SELECT count(*) FROM engine_run_events WHERE kind = 'attempt_failed'")
+        ).scalar_one()
+        per_run = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE actor = :reactor) AS steps, count(*) AS n"
+                " FROM engine_run_events WHERE kind = 'transition'"
+                " GROUP BY run_id"
+            ),
+            {"reactor": running.reactor_id},
+        ).all()
+    assert failed_attempts == 0
+    assert len(per_run) == RUNS
+    assert {(row.steps, row.n) for row in per_run} == {(3, 5)}  # created, ready, 3 phases
