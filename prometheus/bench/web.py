@@ -55,9 +55,10 @@ def measure_web(
             result: dict[str, Any] = {"regions": len(calendar.regions), "runs": runs}
             result["events"] = events
             for name, path in pages.items():
-                samples, size = _timed_gets(base_url, path, requests)
+                samples, cpu, size = _timed_gets(base_url, path, requests)
                 result[f"{name}_kb"] = round(size / 1024, 1)
                 result.update(summary_ms(samples, f"{name}_"))
+                result[f"{name}_cpu_ms"] = round(cpu / requests * 1000, 3)
     return result
 
 
@@ -99,15 +100,20 @@ def _seed(engine: Engine, calendar: TradingCalendar, sessions: int, today: date)
     return int(runs), int(events)
 
 
-def _timed_gets(base_url: str, path: str, requests: int) -> tuple[list[float], int]:
+def _timed_gets(base_url: str, path: str, requests: int) -> tuple[list[float], float, int]:
     """Seconds per GET of ``path`` on one keep-alive connection, after a warm-up (which
-    also fills the calendar's cache, as any running console's first request does)."""
+    also fills the calendar's cache, as any running console's first request does); the
+    CPU seconds this process spent on the measured ones (the server's work, and the
+    client's little), which a busy machine inflates less than the wall time; the size."""
     parts = urlsplit(base_url)
     conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     samples: list[float] = []
     size = 0
+    cpu_started = 0.0
     try:
         for index in range(WARMUP_REQUESTS + requests):
+            if index == WARMUP_REQUESTS:
+                cpu_started = time.process_time()
             started = time.perf_counter()
             conn.request("GET", path)
             response = conn.getresponse()
@@ -118,6 +124,7 @@ def _timed_gets(base_url: str, path: str, requests: int) -> tuple[list[float], i
             if index >= WARMUP_REQUESTS:
                 samples.append(elapsed)
             size = len(body)
+        cpu = time.process_time() - cpu_started
     finally:
         conn.close()
-    return samples, size
+    return samples, cpu, size

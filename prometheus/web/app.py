@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import jinja2
 import psycopg
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -359,6 +360,10 @@ def _environment() -> jinja2.Environment:
     env.filters["human"] = _human
     env.globals["url"] = _url
     env.globals["phases"] = list(Phase)
+    # Constants marked safe once (enum values, no markup in them): the grid uses them in
+    # every cell, and escaping a Markup is free where escaping a str is not.
+    env.globals["phase_class"] = {p: Markup(f"phase-{p.lower()}") for p in Phase}
+    env.globals["phase_name"] = {p: Markup(p.value) for p in Phase}
     return env
 
 

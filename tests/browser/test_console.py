@@ -52,7 +52,7 @@ def test_the_overview_follows_a_run_to_completed_without_a_reload(
     reactor.wait_ready()
 
     page.goto(f"{console}/")
-    cell = page.locator(f'td.cell[data-region="US"][data-date="{day.isoformat()}"]')
+    cell = page.locator(f'tr[data-date="{day.isoformat()}"] td.cell[data-region="US"]')
     expect(cell).to_have_attribute("data-phase", "WAITING_FOR_DATA")
     expect(page.locator("#live-status")).to_have_text("live")
     page.evaluate("window.notReloaded = true")

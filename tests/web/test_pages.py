@@ -32,18 +32,16 @@ from tests.support.console import (
     run_in,
 )
 
-_CELL = re.compile(
-    r'<td class="cell[^"]*" data-region="(\w+)" data-date="([\d-]+)" data-phase="(\w*)">'
-    r"(.*?)</td>",
-    re.S,
-)
+_ROW = re.compile(r'<tr data-date="([\d-]+)">(.*?)</tr>', re.S)
+_CELL = re.compile(r'<td class="cell[^"]*" data-region="(\w+)" data-phase="(\w*)">(.*?)</td>', re.S)
 
 
 def cells(html: str) -> dict[tuple[str, str], tuple[str, str]]:
     """(region, date) -> (phase or "", the cell's text) for every grid cell."""
     return {
         (region, day): (phase, " ".join(re.sub(r"<[^>]+>", " ", body).split()))
-        for region, day, phase, body in _CELL.findall(html)
+        for day, row in _ROW.findall(html)
+        for region, phase, body in _CELL.findall(row)
     }
 
 
