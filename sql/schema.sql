@@ -643,7 +643,7 @@ CREATE INDEX engine_run_events_run_idx ON public.engine_run_events USING btree (
 
 CREATE INDEX engine_runs_active_idx ON public.engine_runs USING btree (phase, phase_changed_at) WHERE (phase <> ALL (ARRAY['COMPLETED'::text, 'FAILED'::text]));
 
-CREATE INDEX engine_runs_due_idx ON public.engine_runs USING btree (COALESCE(next_attempt_at, '-infinity'::timestamp with time zone), phase, run_id) WHERE (phase = ANY (ARRAY['DATA_READY'::text, 'SIGNALS_DONE'::text, 'UNIVERSES_DONE'::text]));
+CREATE INDEX engine_runs_due_idx ON public.engine_runs USING btree (COALESCE(next_attempt_at, phase_changed_at), run_id) WHERE (phase = ANY (ARRAY['DATA_READY'::text, 'SIGNALS_DONE'::text, 'UNIVERSES_DONE'::text]));
 
 CREATE INDEX ingestion_batches_run_idx ON public.ingestion_batches USING btree (as_of_date, region);
 

@@ -41,23 +41,25 @@ WHERE r.run_id = :run_id
 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: claim_next_run
--- The oldest due run nobody holds: how workers share work without ever colliding.
--- Served by engine_runs_due_idx in order, skipping rows other workers have locked;
--- earlier phases first, so runs in the middle of being stepped are left to their worker.
+-- The run due longest that nobody holds: how workers share work without ever colliding.
+-- A run is due from when it entered its phase, or from the end of its backoff; served by
+-- engine_runs_due_idx in that order, skipping rows other workers have locked. So after
+-- any gap, runs are served in the order they became due, whatever their phase, and a
+-- run a worker is stepping (just entered its phase: the newest) is left to that worker.
 -- It checks its client as claim_run does.
 SELECT r.*, true AS due,
        set_config('client_connection_check_interval', '2s', true) AS checks_client
 FROM engine_runs r
 WHERE r.phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
-  AND coalesce(r.next_attempt_at, '-infinity'::timestamptz) <= now()
-ORDER BY coalesce(r.next_attempt_at, '-infinity'::timestamptz), r.phase, r.run_id
+  AND coalesce(r.next_attempt_at, r.phase_changed_at) <= now()
+ORDER BY coalesce(r.next_attempt_at, r.phase_changed_at), r.run_id
 LIMIT 1
 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: count_due_runs
 SELECT count(*) FROM engine_runs
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
-  AND coalesce(next_attempt_at, '-infinity'::timestamptz) <= now();
+  AND coalesce(next_attempt_at, phase_changed_at) <= now();
 
 -- name: update_phase
 -- The guard trigger validates the move and the audit trigger records it, with who asks,
@@ -97,21 +99,21 @@ WHERE phase NOT IN ('COMPLETED', 'FAILED')
 ORDER BY as_of_date, region;
 
 -- name: list_due_runs
--- The sweep: workable runs not backing off, oldest work first. Served by
--- engine_runs_due_idx, so it costs what is due, not what is active.
+-- The sweep: workable runs not backing off, in the order they became due (as
+-- claim_next_run). Served by engine_runs_due_idx, so it costs what is due, not what is
+-- active.
 SELECT run_id FROM engine_runs
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
-  AND coalesce(next_attempt_at, '-infinity'::timestamptz) <= now()
-ORDER BY coalesce(next_attempt_at, '-infinity'::timestamptz), phase, run_id
+  AND coalesce(next_attempt_at, phase_changed_at) <= now()
+ORDER BY coalesce(next_attempt_at, phase_changed_at), run_id
 LIMIT :limit;
 
 -- name: next_retry_in
 -- Seconds until the earliest backoff ends, so the sweeper can wake for it.
-SELECT extract(epoch FROM min(coalesce(next_attempt_at, '-infinity'::timestamptz)) - now())
-       AS seconds
+SELECT extract(epoch FROM min(coalesce(next_attempt_at, phase_changed_at)) - now()) AS seconds
 FROM engine_runs
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
-  AND coalesce(next_attempt_at, '-infinity'::timestamptz) > now();
+  AND coalesce(next_attempt_at, phase_changed_at) > now();
 
 -- name: run_events
 SELECT event_id, run_id, kind, from_phase, to_phase, at, actor, detail

@@ -56,6 +56,9 @@ def plugin(settings: Settings) -> Settings:
     return replace(settings, phase_tasks=PLUGIN, max_attempts=3)
 
 
+BUSY_WITHIN_S = 10.0  # a skipped claim returns in milliseconds; a waiting one never does
+
+
 class Worker(threading.Thread):
     """A thread whose result or exception the test reads after join()."""
 
@@ -248,7 +251,13 @@ def test_a_run_locked_by_another_transaction_is_busy(
     run = ready_run(engine)
     with raw.transaction():
         raw.execute("SELECT 1 FROM engine_runs WHERE run_id = %s FOR UPDATE", (run.run_id,))
-        step = advance_run(engine, run, settings=settings, actor="t")
+        # In a thread, so a claim that waits for the lock (no SKIP LOCKED) is an assertion
+        # here, not a test hung until its timeout: leaving the block releases the lock.
+        attempt = Worker(lambda: advance_run(engine, run, settings=settings, actor="t"))
+        attempt.start()
+        attempt.join(BUSY_WITHIN_S)
+        assert not attempt.is_alive(), "advance_run waited for the run's lock: not skipped"
+        step = attempt.finish()
         assert step.outcome is Outcome.BUSY
         assert step.run is None
     assert scalar(raw, "SELECT phase FROM engine_runs WHERE run_id = %s", run.run_id) == (
