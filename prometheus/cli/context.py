@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from prometheus.cli.output import note
 from prometheus.config import Settings
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+    from prometheus.db.embedded import EmbeddedServer
 
 
 @dataclass
@@ -47,10 +50,11 @@ class CliState:
         return f"cli:{self.settings.os_user}"
 
     def resolve_database(self) -> Settings:
-        """Settings with a database URL: the configured one, or the embedded server's."""
+        """Settings with a database URL: the configured one, or the embedded server's,
+        said on stderr in one plain line (it is not a fault, and not production)."""
         from prometheus.db.embedded import with_database
 
-        self._settings = with_database(self.settings)
+        self._settings = with_database(self.settings, announce=_say_embedded)
         return self._settings
 
     def engine(self, *, upgraded: bool = True) -> Engine:
@@ -69,6 +73,14 @@ class CliState:
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
+
+
+def _say_embedded(server: EmbeddedServer) -> None:
+    starting = "" if server.running else "starting it, a few seconds; "
+    note(
+        f"prometheus: using the embedded PostgreSQL in {server.pgdata} "
+        f"({starting}PROMETHEUS_DATABASE_URL names another server)"
+    )
 
 
 def command_group(help: str, *, name: str | None = None) -> typer.Typer:
