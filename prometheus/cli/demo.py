@@ -1,31 +1,24 @@
-"""``prometheus demo``: the product end to end, shown live (see prometheus.demo)."""
+"""``prometheus demo``: the product end to end, shown live (see prometheus.demo).
+
+The live view is progress, on stderr while it is a terminal; the summary is the result,
+on stdout (``--format json``: one object).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prometheus.cli.context import state
+from prometheus.cli.output import ResultFormat, ResultFormatOption, jsonable, note, result
+from prometheus.cli.render import Format, render
 from prometheus.config import redact_urls
-from prometheus.pipeline.phases import Phase
 
 if TYPE_CHECKING:
-    from rich.console import Console, Group
-
     from prometheus.demo import DemoResult
-    from prometheus.pipeline.runs import Run
 
-PHASE_STYLE = {
-    Phase.WAITING_FOR_DATA: "dim",
-    Phase.DATA_READY: "yellow",
-    Phase.SIGNALS_DONE: "cyan",
-    Phase.UNIVERSES_DONE: "blue",
-    Phase.COMPLETED: "bold green",
-    Phase.FAILED: "bold red",
-}
+DEMO_DATABASE = "prometheus_demo"
 
 
 def demo(
@@ -41,72 +34,70 @@ def demo(
     ] = 0.4,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the demo database and say how to use it.")
-    ] = (False),
+    ] = False,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Drop the database an earlier --keep left, first.")
+    ] = False,
     name: Annotated[
-        str, typer.Option(metavar="NAME", help="The demo database (reset each run).")
-    ] = ("prometheus_demo"),
+        str, typer.Option(metavar="NAME", help="The demo's database (prometheus_demo*).")
+    ] = DEMO_DATABASE,
+    fmt: ResultFormatOption = ResultFormat.TEXT,
 ) -> None:
-    """Ingest several market days for two regions and watch runs complete by themselves."""
-    from rich.console import Console
-    from rich.live import Live
+    """Ingest several market days for two regions and watch runs complete by themselves.
 
+    A database kept by an earlier `demo --keep` is refused (exit 2) unless --fresh.
+    """
     from prometheus.demo import DemoOptions, run_demo
+    from prometheus.demo.view import LiveView
     from prometheus.logs import configure_logging
 
     cli = state(ctx)
-    configure_logging("WARNING")  # the live view is the output; warnings still show
+    configure_logging("WARNING")  # the live view is the show; warnings still show
+    embedded = cli.settings.database_url is None
     settings = cli.resolve_database()
     options = DemoOptions(
-        days=days, instruments=instruments, pace_s=pace, keep=keep, database_name=name
+        days=days,
+        instruments=instruments,
+        pace_s=pace,
+        keep=keep,
+        fresh=fresh,
+        database_name=name,
     )
-    console = Console()
-    with Live(console=console, refresh_per_second=8) as live:
-        result = run_demo(settings, options, progress=lambda runs: live.update(_view(runs)))
-    _summary(console, result, keep=keep)
-
-
-def _view(runs: Sequence[Run]) -> Group:
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title="engine runs (live)", min_width=60)
-    for column in ("as_of_date", "region", "phase", "attempts"):
-        table.add_column(column)
-    for run in runs:
-        table.add_row(
-            run.as_of_date.isoformat(),
-            run.region,
-            Text(str(run.phase), style=PHASE_STYLE[run.phase]),
-            str(run.attempts),
+    with LiveView() as view:
+        outcome = run_demo(settings, options, progress=view.update)
+    _summary(outcome, keep=keep, fmt=fmt)
+    if embedded:
+        note(
+            "The embedded PostgreSQL keeps running for the next command; "
+            "`prometheus db stop` stops it."
         )
-    counts = Counter(str(r.phase) for r in runs)
-    line = ", ".join(f"{phase}: {n}" for phase, n in sorted(counts.items()))
-    return Group(table, Text(line or "waiting for the first ingestion...", style="dim"))
 
 
-def _summary(console: Console, result: DemoResult, *, keep: bool) -> None:
-    from rich.table import Table
-
-    console.line()
-    console.print(
-        f"[bold]{result.runs_completed} of {result.runs_expected} runs COMPLETED[/] in "
-        f"{result.elapsed_s}s; from the last dataset's commit to COMPLETED: "
-        f"p50 {result.latency_p50_ms} ms, p99 {result.latency_p99_ms} ms"
+def _summary(outcome: DemoResult, *, keep: bool, fmt: ResultFormat) -> None:
+    url = redact_urls(outcome.database_url)
+    line = (
+        f"{outcome.runs_completed} of {outcome.runs_expected} runs COMPLETED in "
+        f"{outcome.elapsed_s:.1f}s ({outcome.setup_s:.1f}s of set-up); from each day's last "
+        f"dataset to COMPLETED: p50 {outcome.latency_p50_ms:g} ms, "
+        f"p99 {outcome.latency_p99_ms:g} ms"
     )
-    if result.book_run is not None:
-        book = Table(
-            title=f"top of the book, {result.book_run.as_of_date} {result.book_run.region}"
+    record = {**jsonable(outcome), "database_url": url if keep else None}
+    result(line, record, fmt)
+    if fmt is ResultFormat.JSON:
+        return
+    if outcome.book_run is not None:
+        run = outcome.book_run
+        print()
+        render(
+            [{**jsonable(b), "weight": f"{b.weight:.2%}"} for b in outcome.book],
+            ["symbol", "instrument_id", "weight"],
+            Format.TABLE,
+            title=f"top of the book, {run.as_of_date} {run.region}:",
         )
-        for column in ("symbol", "instrument_id", "weight"):
-            book.add_column(column)
-        for line in result.book:
-            book.add_row(line.symbol, line.instrument_id, f"{line.weight:.2%}")
-        console.print(book)
-    if keep:  # plain print: a command to copy must never be wrapped
-        print(
-            "The demo database is kept. Point the CLI at it with:\n"
-            f"  export PROMETHEUS_DATABASE_URL='{redact_urls(result.database_url)}'\n"
-            "  prometheus runs list\n"
-            "(a password in the URL is shown as ***: put yours in its place)"
-        )
+    if keep:  # plain lines: a command to copy must never be wrapped
+        print()
+        print("The demo database is kept. Point the CLI at it with:")
+        print(f"  export PROMETHEUS_DATABASE_URL='{url}'")
+        print("  prometheus runs list")
+        if url != outcome.database_url:
+            print("(the password in the URL is shown as ***: put yours in its place)")

@@ -16,7 +16,9 @@ from psycopg import sql
 from prometheus.config import DATABASE_URL_NAME, libpq_url
 from prometheus.conninfo import ConnInfo
 from prometheus.db.connect import make_engine
+from prometheus.db.driver import driver_sql
 from prometheus.db.migrate import upgrade
+from prometheus.db.queries import query
 
 
 def with_database(url: str, name: str) -> str:
@@ -31,6 +33,12 @@ def create_database(server_url: str, name: str, *, template: str | None = None) 
     with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
         conn.execute(statement)
     return with_database(server_url, name)
+
+
+def database_exists(server_url: str, name: str) -> bool:
+    with psycopg.connect(libpq_url(server_url), autocommit=True) as conn:
+        row = conn.execute(driver_sql(query("database_exists")), {"name": name}).fetchone()
+        return bool(row and row[0])
 
 
 def drop_database(server_url: str, name: str) -> None:

@@ -17,3 +17,8 @@ JOIN instruments i USING (instrument_id)
 WHERE b.run_id = :run_id
 ORDER BY b.weight DESC, b.instrument_id
 LIMIT :limit;
+
+-- name: demo_forget_reactor
+-- The demo's in-process reactor ends with the demo: no heartbeat row may make `check` on a
+-- kept demo database expect it back.
+DELETE FROM reactor_heartbeats WHERE reactor_id = :reactor_id;
