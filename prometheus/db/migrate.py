@@ -1,8 +1,15 @@
 """Schema upgrades from ``sql/schema`` and ``sql/triggers`` (SPEC section 3).
 
 Files are numbered across both folders (``0001_…`` to ``NNNN_…``, gaps allowed) and
-applied in that order, one transaction per file, under an advisory lock so that two
-concurrent upgrades are safe. Each applied file is recorded with its checksum.
+applied in that order, one transaction per file. Each applied file is recorded with its
+checksum.
+
+Two concurrent upgrades are safe: every transaction of an upgrade takes the migration
+advisory lock for itself (``pg_advisory_xact_lock``) and decides under it, from what is
+recorded then, whether its file is still to apply. No lock outlives a transaction, so
+an upgrade works through a transaction pooler (PgBouncer ``pool_mode = transaction``),
+where a session lock would stay behind on whichever server connection took it. Two
+upgraders may share the work, file by file, always in order.
 
 Everything is checked before anything is applied: an applied file that was edited (the
 database would silently disagree with the code), a pending file numbered before one
@@ -121,22 +128,13 @@ def upgrade(engine: Engine, root: Path = SQL_ROOT, *, locks: LockPolicy | None =
     migrations = discover(root)
     applied_now: list[str] = []
     with engine.connect() as conn:
-        conn.execute(query("migration_lock"))
-        conn.commit()
-        try:
-            with conn.begin():
-                conn.execute(query("create_migrations_table"))
-            applied = _applied(conn)
-            conn.commit()
-            _refuse_inconsistent(migrations, applied)
-            for migration in migrations:
-                if migration.name not in applied:
-                    _apply(conn, migration, locks)
-                    applied_now.append(migration.name)
-        finally:
-            conn.rollback()
-            conn.execute(query("migration_unlock"))
-            conn.commit()
+        with conn.begin():
+            conn.execute(query("migration_lock"))
+            conn.execute(query("create_migrations_table"))
+            _refuse_inconsistent(migrations, _applied(conn))
+        for migration in migrations:
+            if _apply(conn, migrations, migration, locks):
+                applied_now.append(migration.name)
     return applied_now
 
 
@@ -180,11 +178,22 @@ def _refuse_ahead(unknown: Sequence[str]) -> None:
         )
 
 
-def _apply(conn: Connection, migration: Migration, locks: LockPolicy) -> None:
-    """One file in one transaction, each try bounded by ``lock_timeout``."""
-    for attempt in range(1, locks.attempts + 1):
+def _apply(
+    conn: Connection, migrations: Sequence[Migration], migration: Migration, locks: LockPolicy
+) -> bool:
+    """One file in one transaction, if it is still pending once this transaction holds the
+    migration lock (another upgrader may have applied it meanwhile); each try of the file
+    bounded by ``lock_timeout``. True if this call applied it."""
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             with conn.begin():
+                conn.execute(query("migration_lock"))
+                applied = _applied(conn)
+                _refuse_inconsistent(migrations, applied)  # as it is now, under the lock
+                if migration.name in applied:
+                    return False
                 timeout = f"{max(1, round(locks.timeout_s * 1000))}ms"
                 conn.execute(query("migration_lock_timeout"), {"timeout": timeout})
                 conn.connection.dbapi_connection.cursor().execute(migration.sql)  # type: ignore[union-attr]  # the raw psycopg cursor runs a whole file
@@ -192,7 +201,7 @@ def _apply(conn: Connection, migration: Migration, locks: LockPolicy) -> None:
                     query("record_migration"),
                     {"name": migration.name, "checksum": migration.checksum},
                 )
-            return
+            return True
         except psycopg.errors.LockNotAvailable:
             if attempt == locks.attempts:
                 raise MigrationError(

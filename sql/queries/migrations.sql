@@ -1,9 +1,7 @@
 -- name: migration_lock
--- Serialise concurrent upgrades; a session lock, so it spans the per-file transactions.
-SELECT pg_advisory_lock(hashtextextended('prometheus.migrate', 0));
-
--- name: migration_unlock
-SELECT pg_advisory_unlock(hashtextextended('prometheus.migrate', 0));
+-- Serialise concurrent upgrades, one transaction at a time: held until this transaction
+-- ends, so nothing is left behind on a pooled server connection.
+SELECT pg_advisory_xact_lock(hashtextextended('prometheus.migrate', 0));
 
 -- name: create_migrations_table
 CREATE TABLE IF NOT EXISTS prometheus_migrations (

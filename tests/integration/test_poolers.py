@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, text
 
 from prometheus.config import Settings
+from prometheus.db.connect import make_engine
+from prometheus.db.migrate import discover, upgrade
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import find_run, get_or_create_run, update_phase
 from tests.support import reactor_tasks
@@ -20,6 +23,7 @@ from tests.support.cli_runner import invoke
 from tests.support.clusters import PgBouncer, pgbouncer_binary, pgbouncer_in_front_of
 from tests.support.inprocess import ReactorThreads
 from tests.support.market_data import seed_region
+from tests.support.threads import Worker
 from tests.support.waiting import wait_until
 
 DAY = date(2026, 11, 24)
@@ -49,6 +53,29 @@ def test_the_cli_works_through_a_transaction_pooler(
     run = find_run(engine, DAY, "US")
     assert run is not None and run.phase is Phase.COMPLETED
     assert run.attempts == 0
+
+
+def test_db_upgrade_works_through_a_transaction_pooler_even_twice_at_once(
+    bouncer: PgBouncer, empty_db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No lock outlives a transaction: a session lock taken through the pooler would stay
+    on one server connection, and the next upgrade would wait for it forever (or share
+    it, and apply a file twice)."""
+    pooled = bouncer.url(empty_db_url)
+    engines = [make_engine(pooled, application_name=f"upgrader-{n}") for n in range(2)]
+    try:
+        upgraders = [Worker(partial(upgrade, engine)) for engine in engines]
+        for upgrader in upgraders:
+            upgrader.start()
+        results = [upgrader.finish(timeout=60) for upgrader in upgraders]
+        assert sorted(results[0] + results[1]) == sorted(m.name for m in discover())
+    finally:
+        for engine in engines:
+            engine.dispose()
+    again = invoke(capsys, pooled, "db", "upgrade")
+    assert again.code == 0, again.err
+    assert "up to date (0 file(s) applied)" in again.out
+    assert invoke(capsys, pooled, "db", "status").code == 0
 
 
 def test_a_reactor_behind_a_transaction_pooler_with_a_direct_listen_url_is_exactly_once(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -37,6 +37,7 @@ from tests.support.lock_waits import lock_waiters
 from tests.support.market_data import seed_region
 from tests.support.placing import place
 from tests.support.task_modules import BLOCKING_LOCK, PLUGIN_INSTRUMENTS
+from tests.support.threads import Worker
 from tests.support.waiting import wait_until
 
 DAY = date(2026, 11, 24)
@@ -57,29 +58,6 @@ def plugin(settings: Settings) -> Settings:
 
 
 BUSY_WITHIN_S = 10.0  # a skipped claim returns in milliseconds; a waiting one never does
-
-
-class Worker(threading.Thread):
-    """A thread whose result or exception the test reads after join()."""
-
-    def __init__(self, target: Callable[[], T]) -> None:
-        super().__init__(daemon=True)
-        self._target_fn: Callable[[], Any] = target
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self.result = self._target_fn()
-        except BaseException as exc:  # re-raised by the test in finish()
-            self.error = exc
-
-    def finish(self, timeout: float = 30) -> Any:
-        self.join(timeout)
-        assert not self.is_alive(), "worker thread did not finish"
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 def ready_run(engine: Engine, region: str = "US", day: date = DAY) -> Run:
