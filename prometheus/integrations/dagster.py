@@ -47,6 +47,11 @@ class PrometheusResource(dg.ConfigurableResource):
     database_url: str = Field(
         description="The PostgreSQL URL; give it as EnvVar('PROMETHEUS_DATABASE_URL')."
     )
+    listen_url: str | None = Field(
+        default=None,
+        description="Where waits LISTEN, if database_url goes through a transaction pooler"
+        " (EnvVar('PROMETHEUS_LISTEN_URL')); by default database_url.",
+    )
     poll_interval: float = Field(
         default=30.0, description="Seconds between reads of a waited-for run (the backstop)."
     )
@@ -70,7 +75,8 @@ class PrometheusResource(dg.ConfigurableResource):
 
     def wait_for_completed(self, day: date, region: str) -> Run:
         """The run once COMPLETED; RunFailed if FAILED, WaitTimedOut after ``timeout``."""
-        with connect_listener(self.database_url, application_name=APPLICATION_NAME) as conn:
+        listen = self.listen_url or self.database_url
+        with connect_listener(listen, application_name=APPLICATION_NAME) as conn:
             return wait_for_phase(
                 conn,
                 day,

@@ -51,6 +51,10 @@ def pytest_sessionfinish() -> None:
 @pytest.fixture(scope="session")
 def airflow_metadata() -> Path:
     """The migrated SQLite metadata database (``dag.test()`` records its run there)."""
+    return migrate_airflow_metadata()
+
+
+def migrate_airflow_metadata() -> Path:
     done = subprocess.run(
         [AIRFLOW, "db", "migrate"], env=os.environ, capture_output=True, text=True, timeout=300
     )

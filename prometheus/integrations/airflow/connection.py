@@ -23,7 +23,9 @@ APPLICATION_NAME = "prometheus-airflow"
 
 def task_settings(conn_id: str | None) -> Settings:
     """This process's ``PROMETHEUS_*`` settings, with the database of ``conn_id`` if
-    given (its URI, any Postgres connection), else ``PROMETHEUS_DATABASE_URL``."""
+    given (its URI, any Postgres connection), else ``PROMETHEUS_DATABASE_URL``. Waits
+    LISTEN on ``PROMETHEUS_LISTEN_URL`` where it is set (a database behind a transaction
+    pooler), else on the same database."""
     settings = Settings.from_process_env()
     if conn_id:
         return settings.with_database_url(BaseHook.get_connection(conn_id).get_uri())

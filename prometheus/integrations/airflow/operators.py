@@ -128,8 +128,8 @@ class AdvanceRunOperator(BaseOperator):
         return step.run
 
     def _drive(self, engine: Engine, settings: Settings, day: date, region: str, who: str) -> Run:
-        assert settings.database_url is not None
-        with connect_listener(settings.database_url, application_name=APPLICATION_NAME) as conn:
+        assert settings.listen_dsn is not None
+        with connect_listener(settings.listen_dsn, application_name=APPLICATION_NAME) as conn:
             run = drive(
                 engine, conn, day, region, settings=settings, actor=who,
                 timeout=self.timeout, poll_interval=self.poll_interval,

@@ -8,7 +8,8 @@ run's commit, with no worker held meanwhile; the row is read again every
 A trigger may be rebuilt from ``serialize()`` in another triggerer process at any time,
 so its kwargs are all it has: the run's key, the phase, an absolute deadline (a restart
 does not restart the clock), and the Airflow connection id, never a URL or a password
-(without one, the triggerer's ``PROMETHEUS_DATABASE_URL``). ``run()`` is idempotent:
+(without one, the triggerer's ``PROMETHEUS_DATABASE_URL``; it LISTENs on
+``PROMETHEUS_LISTEN_URL`` where that is set). ``run()`` is idempotent:
 each (re)start LISTENs, reads the row, and waits. A lost connection is re-established
 with capped backoff until the deadline, so a database restart does not fail the task.
 """
@@ -75,12 +76,12 @@ class EngineRunPhaseTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         settings = await trigger_settings(self.conn_id)
-        assert settings.database_url is not None
+        assert settings.listen_dsn is not None
         backoff = Backoff()
         while True:
             try:
                 conn = await connect_listener_async(
-                    settings.database_url, application_name=self.application_name
+                    settings.listen_dsn, application_name=self.application_name
                 )
                 async with conn:
                     run = await await_phase(
