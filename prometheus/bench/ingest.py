@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from prometheus.bench import Progress, silent
 from prometheus.config import Settings
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import create_database, drop_database, scratch_database
@@ -52,7 +53,12 @@ FIRST_DAY = date(2000, 1, 3)
 
 
 def measure_ingest(
-    settings: Settings, *, rows: int = 1_000_000, batch: int = 10_000, rounds: int = 50
+    settings: Settings,
+    *,
+    rows: int = 1_000_000,
+    batch: int = 10_000,
+    rounds: int = 50,
+    progress: Progress = silent,
 ) -> dict[str, Any]:
     """Load ``rows`` price rows each way; rows/s with and without triggers, and the ratio
     (above 1: the triggers slow the load down). ``rounds`` is at most one per batch."""
@@ -69,10 +75,12 @@ def measure_ingest(
             "without": make_engine(without_url, application_name="prometheus-bench", pool_size=1),
         }
         try:
+            progress("preparing two scratch databases")
             for engine in engines.values():
                 _prepare(engine, instruments=batch)
             per_round: list[dict[str, float]] = []
             for number, batches in enumerate(_split(list(enumerate(sizes, start=1)), rounds)):
+                progress(f"round {number + 1}/{rounds}")
                 order = ("with", "without") if number % 2 == 0 else ("without", "with")
                 per_round.append({side: _load_all(engines[side], batches) for side in order})
             made_ready = _runs_made_ready(engines["with"], expected=len(sizes))

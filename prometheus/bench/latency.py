@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from prometheus.bench import probe_tasks
+from prometheus.bench import Progress, probe_tasks, silent
 from prometheus.config import Settings, libpq_url
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import scratch_database
@@ -30,7 +30,9 @@ WARMUP_RUNS = 20
 SAMPLE_TIMEOUT_S = 10.0
 
 
-def measure_latency(settings: Settings, *, runs: int = 500) -> dict[str, Any]:
+def measure_latency(
+    settings: Settings, *, runs: int = 500, progress: Progress = silent
+) -> dict[str, Any]:
     assert settings.database_url is not None
     with scratch_database(settings.database_url, prefix="prometheus_bench") as url:
         bench_settings = replace(
@@ -39,10 +41,10 @@ def measure_latency(settings: Settings, *, runs: int = 500) -> dict[str, Any]:
             phase_tasks=probe_tasks.__name__,
             sweep_interval=timedelta(hours=1),
         )
-        return _measure(bench_settings, url, runs)
+        return _measure(bench_settings, url, runs, progress)
 
 
-def _measure(settings: Settings, url: str, runs: int) -> dict[str, Any]:
+def _measure(settings: Settings, url: str, runs: int, progress: Progress) -> dict[str, Any]:
     engine = make_engine(url, application_name="prometheus-bench", pool_size=1)
     reactor = Reactor(settings, metrics_host="127.0.0.1")
     thread = threading.Thread(target=reactor.run, name="bench-reactor", daemon=True)
@@ -54,6 +56,7 @@ def _measure(settings: Settings, url: str, runs: int) -> dict[str, Any]:
                     {"start": date(2000, 1, 1), "region": "BENCH", "runs": runs + WARMUP_RUNS},
                 ).scalars()
             )
+        progress("starting the reactor")
         thread.start()
         if not reactor.listener.connected.wait(30):
             raise TimeoutError("the reactor's listener did not connect")
@@ -75,6 +78,7 @@ def _measure(settings: Settings, url: str, runs: int) -> dict[str, Any]:
                 if index >= WARMUP_RUNS:
                     to_start.append(started - sent)
                     to_complete.append(completed - sent)
+                progress(f"run {index + 1}/{len(run_ids)} ({WARMUP_RUNS} to warm up)")
     finally:
         reactor.request_stop()
         thread.join(30)

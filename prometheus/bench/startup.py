@@ -13,11 +13,12 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from prometheus.bench import Progress, silent
 from prometheus.config import Settings, subprocess_environment
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import scratch_database
@@ -27,11 +28,9 @@ from prometheus.percentiles import percentile
 
 LISTED_RUNS = 20
 
-Progress = Callable[[str], None]
-
 
 def measure_startup(
-    settings: Settings, *, repeat: int = 10, progress: Progress | None = None
+    settings: Settings, *, repeat: int = 10, progress: Progress = silent
 ) -> dict[str, Any]:
     """Median, fastest and slowest wall time of each case, in milliseconds."""
     assert settings.database_url is not None
@@ -44,8 +43,7 @@ def measure_startup(
             "runs_list": ("runs list", ["--database-url", url, "runs", "list"]),
         }
         for name, (label, argv) in cases.items():
-            if progress is not None:
-                progress(f"prometheus {label}")
+            progress(f"prometheus {label} ({repeat + 1} starts)")
             samples = [_wall(label, argv) for _ in range(repeat + 1)][1:]  # the first warms caches
             result |= {
                 f"{name}_p50_ms": round(percentile(samples, 50) * 1000, 1),

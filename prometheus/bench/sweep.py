@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from prometheus.bench import Progress, silent
 from prometheus.config import Settings
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import scratch_database
@@ -25,12 +26,16 @@ from prometheus.pipeline.state import advance_next, count_due_runs, seconds_unti
 REPEATS = 200
 
 
-def measure_sweep(settings: Settings, *, runs: int = 10_000) -> dict[str, Any]:
+def measure_sweep(
+    settings: Settings, *, runs: int = 10_000, progress: Progress = silent
+) -> dict[str, Any]:
     assert settings.database_url is not None
     with scratch_database(settings.database_url, prefix="prometheus_bench") as url:
         engine = make_engine(url, application_name="prometheus-bench", pool_size=1)
         try:
+            progress(f"parking {runs} runs in backoff")
             _park(engine, runs)
+            progress(f"timing the sweep ({REPEATS} times) and an idle claim")
             sweep = _timed(
                 lambda: count_due_runs(engine) == 0 and seconds_until_next_retry(engine) is not None
             )

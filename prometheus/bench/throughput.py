@@ -12,14 +12,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine
 
-from prometheus.bench import noop_tasks
+from prometheus.bench import Progress, noop_tasks, silent
 from prometheus.config import Settings, subprocess_environment
 from prometheus.db.connect import make_engine
 from prometheus.db.databases import scratch_database
@@ -37,16 +37,22 @@ def measure_throughput(
     reactor_counts: Sequence[int] = (1, 3),
     concurrency: int = 4,
     timeout_s: float = 300.0,
+    progress: Progress = silent,
 ) -> list[dict[str, Any]]:
     assert settings.database_url is not None
     return [
-        _measure(settings.database_url, runs, count, concurrency, timeout_s)
+        _measure(settings.database_url, runs, count, concurrency, timeout_s, progress)
         for count in reactor_counts
     ]
 
 
 def _measure(
-    server_url: str, runs: int, reactors: int, concurrency: int, timeout_s: float
+    server_url: str,
+    runs: int,
+    reactors: int,
+    concurrency: int,
+    timeout_s: float,
+    progress: Progress,
 ) -> dict[str, Any]:
     with scratch_database(server_url, prefix="prometheus_bench") as url:
         engine = make_engine(url, application_name="prometheus-bench", pool_size=1)
@@ -56,12 +62,17 @@ def _measure(
                     query("bench_create_runs"),
                     {"start": "2000-01-01", "region": "BENCH", "runs": runs},
                 )
+            progress(f"{reactors} reactor(s): starting")
             with _reactors(url, reactors, concurrency) as processes:
                 _wait_listening(engine, reactors)
                 started = time.perf_counter()
                 with engine.begin() as conn:
                     conn.execute(query("bench_make_all_ready"))
-                _wait_all_completed(engine, started + timeout_s)
+                _wait_all_completed(
+                    engine,
+                    started + timeout_s,
+                    lambda left: progress(f"{reactors} reactor(s): {runs - left}/{runs} runs done"),
+                )
                 elapsed = time.perf_counter() - started
                 rss_mb = max(_rss_mb(p.pid) for p in processes)
             with engine.connect() as conn:
@@ -132,10 +143,11 @@ def _wait_listening(engine: Engine, count: int, timeout_s: float = 60.0) -> None
     raise PrometheusError(f"{count} reactor(s) did not start listening within {timeout_s}s")
 
 
-def _wait_all_completed(engine: Engine, deadline: float) -> None:
+def _wait_all_completed(engine: Engine, deadline: float, left: Callable[[int], None]) -> None:
     with engine.connect() as conn:
-        while conn.execute(query("bench_count_active")).scalar_one() > 0:
+        while (active := conn.execute(query("bench_count_active")).scalar_one()) > 0:
             conn.rollback()
+            left(active)
             if time.perf_counter() > deadline:
                 raise PrometheusError("runs did not all complete in time")
             time.sleep(POLL_S)

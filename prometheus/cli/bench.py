@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from prometheus.cli.context import command_group, state
+from prometheus.cli.output import Progress
 from prometheus.cli.render import Format, render
 from prometheus.config import Settings
 
@@ -52,7 +53,9 @@ def latency(
     from prometheus.bench.latency import measure_latency
 
     settings = _quiet_database(ctx)
-    report(measure_latency(settings, runs=runs), as_json=as_json, title="bench latency")
+    with Progress("bench latency") as progress:
+        result = measure_latency(settings, runs=runs, progress=progress.step)
+    report(result, as_json=as_json, title="bench latency")
 
 
 @app.command()
@@ -76,9 +79,14 @@ def throughput(
     from prometheus.bench.throughput import measure_throughput
 
     settings = _quiet_database(ctx)
-    results = measure_throughput(
-        settings, runs=runs, reactor_counts=reactors or [1, 3], concurrency=concurrency
-    )
+    with Progress("bench throughput") as progress:
+        results = measure_throughput(
+            settings,
+            runs=runs,
+            reactor_counts=reactors or [1, 3],
+            concurrency=concurrency,
+            progress=progress.step,
+        )
     if as_json:  # the largest reactor count at the top level, every count under "results"
         sys.stdout.write(json.dumps({**results[-1], "results": results}) + "\n")
         return
@@ -104,7 +112,10 @@ def ingest(
     from prometheus.bench.ingest import measure_ingest
 
     settings = _quiet_database(ctx)
-    result = measure_ingest(settings, rows=rows, batch=batch, rounds=rounds)
+    with Progress("bench ingest") as progress:
+        result = measure_ingest(
+            settings, rows=rows, batch=batch, rounds=rounds, progress=progress.step
+        )
     report(result, as_json=as_json, title="bench ingest")
 
 
@@ -118,7 +129,9 @@ def sweep(
     from prometheus.bench.sweep import measure_sweep
 
     settings = _quiet_database(ctx)
-    report(measure_sweep(settings, runs=runs), as_json=as_json, title="bench sweep")
+    with Progress("bench sweep") as progress:
+        result = measure_sweep(settings, runs=runs, progress=progress.step)
+    report(result, as_json=as_json, title="bench sweep")
 
 
 @app.command()
@@ -134,7 +147,9 @@ def startup(
     from prometheus.bench.startup import measure_startup
 
     settings = _quiet_database(ctx)
-    report(measure_startup(settings, repeat=repeat), as_json=as_json, title="bench startup")
+    with Progress("bench startup") as progress:
+        result = measure_startup(settings, repeat=repeat, progress=progress.step)
+    report(result, as_json=as_json, title="bench startup")
 
 
 @app.command()

@@ -15,7 +15,7 @@ import typer
 
 from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import command_group, state
-from prometheus.cli.output import ResultFormat, ResultFormatOption, result, warn
+from prometheus.cli.output import Progress, ResultFormat, ResultFormatOption, result, warning
 from prometheus.cli.params import AsOf, DateFilter, Region, RegionFilter
 from prometheus.cli.render import Column, Format, FormatOption, age, as_record, render
 
@@ -91,19 +91,28 @@ def prices(
     from prometheus.pipeline.state import find_run
 
     dataset = check_dataset_name(dataset or PRICES_DATASET)
-    rows = read_prices_csv(file)  # a missing or malformed file fails before the database
     cli = state(ctx)
-    engine = cli.engine()
-    calendar = TradingCalendar(cli.settings.region_exchanges)
-    today = datetime.now(UTC).date()
-    warnings = check_prices_target(
-        engine, calendar, dataset=dataset, as_of_date=as_of, region=region, force=force, today=today
-    )
-    for warning in warnings:
-        warn(warning)
-    record = load_prices(
-        engine, rows, as_of_date=as_of, region=region, dataset=dataset, partial=partial
-    )
+    with Progress(f"ingest prices {file.name}") as progress:
+        progress.step("reading the file")
+        rows = read_prices_csv(file)  # a missing or malformed file fails before the database
+        progress.step("checking the date, region and dataset")
+        engine = cli.engine()
+        calendar = TradingCalendar(cli.settings.region_exchanges)
+        warnings = check_prices_target(
+            engine,
+            calendar,
+            dataset=dataset,
+            as_of_date=as_of,
+            region=region,
+            force=force,
+            today=datetime.now(UTC).date(),
+        )
+        for text in warnings:
+            progress.note(warning(text))
+        progress.step(f"checking and loading {len(rows.rows)} row(s)")
+        record = load_prices(
+            engine, rows, as_of_date=as_of, region=region, dataset=dataset, partial=partial
+        )
     run = find_run(engine, as_of, region)
     after = f"run {run.run_id} is {run.phase}" if run else "no run yet"
     line = (
@@ -121,8 +130,11 @@ def instruments(
     """Load FILE (instrument_id,symbol) into the region's instrument master (upsert)."""
     from prometheus.ingestion import load_instruments, read_instruments_csv
 
-    rows = read_instruments_csv(file)
-    count = load_instruments(state(ctx).engine(), rows, region=region)
+    with Progress(f"ingest instruments {file.name}") as progress:
+        progress.step("reading the file")
+        rows = read_instruments_csv(file)
+        progress.step(f"loading {len(rows.rows)} instrument(s)")
+        count = load_instruments(state(ctx).engine(), rows, region=region)
     result(
         f"{region}: {count} instrument(s) loaded",
         {"region": region, "instruments_loaded": count},

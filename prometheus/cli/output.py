@@ -53,7 +53,11 @@ def note(text: str) -> None:
 
 def warn(text: str) -> None:
     """Something went ahead that the operator should know about (``--force``, say)."""
-    note(f"prometheus: warning: {text}")
+    note(warning(text))
+
+
+def warning(text: str) -> str:
+    return f"prometheus: warning: {text}"
 
 
 def jsonable(value: Any) -> Any:
