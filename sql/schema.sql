@@ -322,7 +322,6 @@ $$;
 
 CREATE FUNCTION public.prometheus_is_legal_transition(from_phase text, to_phase text) RETURNS boolean
     LANGUAGE sql IMMUTABLE
-    SET search_path TO 'public', 'pg_temp'
     AS $$
     SELECT (from_phase, to_phase) IN (
         ('WAITING_FOR_DATA', 'DATA_READY'),
@@ -338,7 +337,6 @@ $$;
 
 CREATE FUNCTION public.prometheus_is_purgeable(p_phase text, p_as_of_date date, p_cutoff date) RETURNS boolean
     LANGUAGE sql IMMUTABLE
-    SET search_path TO 'public', 'pg_temp'
     AS $$
     SELECT p_phase IN ('COMPLETED', 'FAILED') AND p_as_of_date < p_cutoff
 $$;
@@ -412,12 +410,14 @@ END
 $$;
 
 CREATE FUNCTION public.prometheus_restore_context(saved text[]) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $$
-    SELECT set_config('prometheus.actor', coalesce(saved[1], ''), true),
-           set_config('prometheus.detail', coalesce(saved[2], ''), true),
-           set_config('prometheus.notify', coalesce(saved[3], ''), true)
+BEGIN
+    PERFORM set_config('prometheus.actor', coalesce(saved[1], ''), true),
+            set_config('prometheus.detail', coalesce(saved[2], ''), true),
+            set_config('prometheus.notify', coalesce(saved[3], ''), true);
+END
 $$;
 
 CREATE FUNCTION public.prometheus_set_context(p_actor text, p_detail jsonb, p_notify boolean) RETURNS text[]
@@ -438,7 +438,6 @@ $$;
 
 CREATE FUNCTION public.prometheus_setting(name text) RETURNS text
     LANGUAGE sql STABLE
-    SET search_path TO 'public', 'pg_temp'
     AS $$
     SELECT nullif(current_setting(name, true), '')
 $$;
@@ -448,13 +447,20 @@ CREATE FUNCTION public.prometheus_update_phase(p_run_id bigint, p_from_phase tex
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
-    saved text[] := prometheus_set_context(p_actor, p_detail, p_notify);
+    saved_actor  text := current_setting('prometheus.actor', true);
+    saved_detail text := current_setting('prometheus.detail', true);
+    saved_notify text := current_setting('prometheus.notify', true);
     moved engine_runs;
 BEGIN
+    PERFORM set_config('prometheus.actor', p_actor, true),
+            set_config('prometheus.detail', p_detail::text, true),
+            set_config('prometheus.notify', CASE WHEN p_notify THEN 'on' ELSE 'off' END, true);
     UPDATE engine_runs SET phase = p_to_phase
     WHERE run_id = p_run_id AND phase = p_from_phase
     RETURNING * INTO moved;
-    PERFORM prometheus_restore_context(saved);
+    PERFORM set_config('prometheus.actor', coalesce(saved_actor, ''), true),
+            set_config('prometheus.detail', coalesce(saved_detail, ''), true),
+            set_config('prometheus.notify', coalesce(saved_notify, ''), true);
     IF moved.run_id IS NOT NULL THEN
         RETURN NEXT moved;
     END IF;
