@@ -18,6 +18,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from prometheus import __version__
 from prometheus.cli import bench as bench_commands
 from prometheus.cli import datasets as datasets_commands
 from prometheus.cli import db as db_commands
@@ -49,9 +50,7 @@ app.command()(web)
 
 def _version(show: bool) -> None:
     if show:
-        from importlib.metadata import version
-
-        print(f"prometheus {version('prometheus-engine-runs')}")
+        print(f"prometheus {__version__}")
         raise typer.Exit()
 
 
