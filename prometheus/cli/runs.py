@@ -175,7 +175,7 @@ def list_command(
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """List runs, oldest first."""
-    from prometheus.pipeline.state import list_runs
+    from prometheus.pipeline.reads import list_runs
 
     runs = list_runs(state(ctx).engine(), phase=phase, region=region)
     render([as_record(r) for r in runs], RUN_COLUMNS, fmt, table=RUN_TABLE)
@@ -184,7 +184,7 @@ def list_command(
 @app.command()
 def show(ctx: typer.Context, as_of: AsOf, region: Region, fmt: FormatOption = Format.TABLE) -> None:
     """One run and its audit trail."""
-    from prometheus.pipeline.state import find_run, run_events
+    from prometheus.pipeline.reads import find_run, run_events
 
     engine = state(ctx).engine()
     run = _require(find_run(engine, as_of, region), as_of, region)

@@ -7,18 +7,26 @@ step runs) and in the database's triggers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from prometheus.config import Settings
 from prometheus.db.queries import query
 from prometheus.errors import IllegalTransition
 from prometheus.pipeline.attempts import write_phase
 from prometheus.pipeline.phases import Phase, is_legal
+from prometheus.pipeline.reads import (
+    Database,
+    find_run,
+    get_run,
+    list_active_runs,
+    list_runs,
+    run_events,
+    transaction,
+)
 from prometheus.pipeline.runs import Event, Outcome, Run, Step
 from prometheus.pipeline.stepping import claim_and_step
 
@@ -43,23 +51,11 @@ __all__ = [
     "update_phase",
 ]
 
-Database = Engine | Connection
-
-
-@contextmanager
-def _transaction(db: Database) -> Iterator[Connection]:
-    """Use the caller's connection (and transaction) if given one, else open our own."""
-    if isinstance(db, Connection):
-        yield db
-    else:
-        with db.begin() as conn:
-            yield conn
-
 
 def get_or_create_run(db: Database, as_of_date: date, region: str, *, actor: str = "db") -> Run:
     """The run of (as_of_date, region), created in WAITING_FOR_DATA if missing.
     Safe to call from many connections at once: exactly one row results."""
-    with _transaction(db) as conn:
+    with transaction(db) as conn:
         params = {"as_of_date": as_of_date, "region": region, "actor": actor}
         conn.execute(query("insert_run"), params)
         # Read it back in a statement of its own: it may have existed, a concurrent creator
@@ -70,7 +66,7 @@ def get_or_create_run(db: Database, as_of_date: date, region: str, *, actor: str
 def ensure_run(db: Database, as_of_date: date, region: str, *, data_ready: bool, actor: str) -> Run:
     """The seed's ``--ensure [--data-ready]``: create the run, and optionally declare its
     data ready. Safe to repeat: a run already past WAITING_FOR_DATA is left as it is."""
-    with _transaction(db) as conn:
+    with transaction(db) as conn:
         run = get_or_create_run(conn, as_of_date, region, actor=actor)
         if data_ready and run.phase is Phase.WAITING_FOR_DATA:
             # Decide under the row lock: another writer (the readiness trigger, a second
@@ -81,47 +77,16 @@ def ensure_run(db: Database, as_of_date: date, region: str, *, data_ready: bool,
         return run
 
 
-def find_run(db: Database, as_of_date: date, region: str) -> Run | None:
-    with _transaction(db) as conn:
-        params = {"as_of_date": as_of_date, "region": region}
-        row = conn.execute(query("find_run"), params).one_or_none()
-        return Run.from_row(row) if row else None
-
-
-def get_run(db: Database, run_id: int) -> Run | None:
-    with _transaction(db) as conn:
-        row = conn.execute(query("get_run"), {"run_id": run_id}).one_or_none()
-        return Run.from_row(row) if row else None
-
-
-def list_runs(db: Database, *, phase: Phase | None = None, region: str | None = None) -> list[Run]:
-    with _transaction(db) as conn:
-        rows = conn.execute(query("list_runs"), {"phase": phase, "region": region})
-        return [Run.from_row(r) for r in rows]
-
-
-def list_active_runs(db: Database) -> list[Run]:
-    """Runs not COMPLETED or FAILED, oldest date first."""
-    with _transaction(db) as conn:
-        return [Run.from_row(r) for r in conn.execute(query("list_active_runs"))]
-
-
 def list_due_run_ids(db: Database, *, limit: int = 100_000) -> list[int]:
     """Runs with work to do now: workable phase, not backing off (the sweep's question)."""
-    with _transaction(db) as conn:
+    with transaction(db) as conn:
         return list(conn.execute(query("list_due_runs"), {"limit": limit}).scalars())
 
 
 def seconds_until_next_retry(db: Database) -> float | None:
-    with _transaction(db) as conn:
+    with transaction(db) as conn:
         seconds = conn.execute(query("next_retry_in")).scalar_one()
         return float(seconds) if seconds is not None else None
-
-
-def run_events(db: Database, run_id: int) -> list[Event]:
-    with _transaction(db) as conn:
-        rows = conn.execute(query("run_events"), {"run_id": run_id})
-        return [Event(**r._mapping) for r in rows]
 
 
 def update_phase(
@@ -141,7 +106,7 @@ def update_phase(
     """
     if not is_legal(run.phase, phase):
         raise IllegalTransition(f"illegal transition: {run.phase} -> {phase} (run {run.run_id})")
-    with _transaction(db) as conn:
+    with transaction(db) as conn:
         return write_phase(conn, run, phase, actor=actor, detail=detail or {}, notify=notify)
 
 
@@ -179,7 +144,7 @@ def advance_next(db: Engine, *, settings: Settings, actor: str, notify: bool = T
 
 
 def count_due_runs(db: Database) -> int:
-    with _transaction(db) as conn:
+    with transaction(db) as conn:
         count: int = conn.execute(query("count_due_runs")).scalar_one()
         return count
 
