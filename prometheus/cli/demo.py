@@ -66,6 +66,11 @@ def demo(
     with LiveView() as view:
         outcome = run_demo(settings, options, progress=view.update)
     _summary(outcome, keep=keep, fmt=fmt)
+    if not keep:
+        note(
+            "The demo's database is dropped again; `prometheus demo --keep` keeps one for "
+            "`runs list`, `check` and the rest."
+        )
     if embedded:
         note(
             "The embedded PostgreSQL keeps running for the next command; "
