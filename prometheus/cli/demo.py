@@ -65,7 +65,7 @@ def demo(
     )
     with LiveView() as view:
         outcome = run_demo(settings, options, progress=view.update)
-    _summary(outcome, keep=keep, fmt=fmt)
+    print_summary(outcome, keep=keep, fmt=fmt)
     if not keep:
         note(
             "The demo's database is dropped again; `prometheus demo --keep` keeps one for "
@@ -78,7 +78,7 @@ def demo(
         )
 
 
-def _summary(outcome: DemoResult, *, keep: bool, fmt: ResultFormat) -> None:
+def print_summary(outcome: DemoResult, *, keep: bool, fmt: ResultFormat) -> None:
     url = redact_urls(outcome.database_url)
     line = (
         f"{outcome.runs_completed} of {outcome.runs_expected} runs COMPLETED in "

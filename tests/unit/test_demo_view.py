@@ -1,15 +1,19 @@
-"""The demo's live view (no database): a fixed row order from the first frame, the clock
-and the current activity, and a last frame that says it is done."""
+"""The demo's live view and summary (no database): a fixed row order from the first frame,
+the clock and the current activity, a last frame that says it is done, and a kept
+database named without its password."""
 
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, date, datetime
 
 import pytest
 from rich.console import Console
 
-from prometheus.demo.scenario import DemoFrame
+from prometheus.cli.demo import print_summary
+from prometheus.cli.output import ResultFormat
+from prometheus.demo.scenario import DemoFrame, DemoResult
 from prometheus.demo.view import NOT_YET, LiveView, render
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.runs import Run
@@ -78,3 +82,27 @@ def test_nothing_is_drawn_when_stderr_is_not_a_terminal(capsys: pytest.CaptureFi
         view.update(DemoFrame("creating the database prometheus_demo", 0.1))
         view.update(DemoFrame("done", 1.0, PLANNED, {}, done=True))
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "hint"),
+    [
+        ("postgresql://demo:s3cret@db.example.org/prometheus_demo", "demo:***@", True),
+        ("postgresql://postgres@/prometheus_demo?host=/tmp/pg", "postgres@", False),
+    ],
+)
+def test_the_kept_database_is_named_without_its_password(
+    capsys: pytest.CaptureFixture[str], url: str, shown: str, hint: bool
+) -> None:
+    outcome = DemoResult(url, 4, 4, 55.0, 90.0, 6.1, 1.7, None)
+    print_summary(outcome, keep=True, fmt=ResultFormat.TEXT)
+    out = capsys.readouterr().out
+    assert out.startswith("4 of 4 runs COMPLETED in 6.1s (1.7s of set-up); ")
+    assert f"  export PROMETHEUS_DATABASE_URL='postgresql://{shown}" in out
+    assert "s3cret" not in out
+    assert ("the password in the URL is shown as ***" in out) is hint
+
+    print_summary(outcome, keep=True, fmt=ResultFormat.JSON)
+    record = json.loads(capsys.readouterr().out)
+    assert (record["runs_completed"], record["elapsed_s"]) == (4, 6.1)
+    assert "s3cret" not in record["database_url"]
