@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from signal import Signals
@@ -30,7 +31,12 @@ def test_the_console_serves_until_sigterm(db_url: str, tmp_path: Path) -> None:
     env = process_env(db_url, tmp_path, PROMETHEUS_WEB_USER="ops", PROMETHEUS_WEB_PASSWORD="pw")
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            ["prometheus", "web", "--port", "0"], env=env, stdout=out, stderr=subprocess.STDOUT
+            # This interpreter's package, not whatever `prometheus` is on PATH: the README
+            # runs `.venv/bin/pytest` without activating the venv.
+            [sys.executable, "-m", "prometheus", "web", "--port", "0"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         url = wait_until(lambda: _started_url(log), what="web.started in the log")
