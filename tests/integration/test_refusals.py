@@ -29,10 +29,11 @@ THANKSGIVING = "2026-11-26"
 
 
 def beyond_the_calendar() -> str:
-    """The first weekday after the last day the US calendar vouches for, seen from today
-    as the CLI sees it (a year typo)."""
+    """A weekday a week past the last day the US calendar vouches for, seen from today as
+    the CLI sees it (a year typo). Asked when the test runs, with a week to spare, so a
+    run that crosses midnight (the window moves a day) still asks about a day outside."""
     _, last = TradingCalendar().bounds("US", datetime.now(UTC).date())
-    day = last + timedelta(days=1)
+    day = last + timedelta(days=7)
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return day.isoformat()
@@ -173,7 +174,9 @@ def test_prices_for_a_region_that_requires_nothing_are_refused(
 # --- a date the calendar cannot vouch for ------------------------------------------------------
 
 
-@pytest.mark.parametrize("day", [beyond_the_calendar(), LONG_AGO], ids=["year typo", "long ago"])
+@pytest.mark.parametrize(
+    "pick_day", [beyond_the_calendar, lambda: LONG_AGO], ids=["year typo", "long ago"]
+)
 @pytest.mark.parametrize(
     ("main", "args", "doing"),
     [
@@ -185,8 +188,14 @@ def test_prices_for_a_region_that_requires_nothing_are_refused(
     ids=["runs ensure", "runs ensure --data-ready", "run_engine_state --ensure", "ingest prices"],
 )
 def test_a_date_outside_the_calendar_is_refused_unless_forced(
-    entry: Entry, us_ready_for_prices: Engine, main: Main, args: list[str], doing: str, day: str
+    entry: Entry,
+    us_ready_for_prices: Engine,
+    main: Main,
+    args: list[str],
+    doing: str,
+    pick_day: Callable[[], str],
 ) -> None:
+    day = pick_day()
     args = [*args, "--as-of", day]
     line = entry.refused(main, *args, message=f"{day} is outside the XNYS")
     assert line.endswith(f"so nothing says US trades then; pass --force to {doing} anyway")
