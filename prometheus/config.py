@@ -30,6 +30,11 @@ SWEEP_INTERVAL_SECONDS_DEFAULT = 60.0
 CONCURRENCY_DEFAULT = 4
 SHUTDOWN_TIMEOUT_SECONDS_DEFAULT = 30.0
 HEARTBEAT_INTERVAL_SECONDS_DEFAULT = 10.0
+#: While the listener cannot hear (a transaction pooler, a standby, a lost link), the
+#: reactor looks for due runs this often instead of waiting for the sweep.
+POLL_INTERVAL_SECONDS_DEFAULT = 1.0
+#: How often the listener proves again that a notification reaches it.
+LISTENER_CHECK_INTERVAL_SECONDS_DEFAULT = 30.0
 #: /healthz and /metrics listen on loopback unless told otherwise: they are not for the world.
 METRICS_HOST_DEFAULT = "127.0.0.1"
 
@@ -60,6 +65,8 @@ class Settings:
     metrics_port: int | None = None
     shutdown_timeout: timedelta = timedelta(seconds=SHUTDOWN_TIMEOUT_SECONDS_DEFAULT)
     heartbeat_interval: timedelta = timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS_DEFAULT)
+    poll_interval: timedelta = timedelta(seconds=POLL_INTERVAL_SECONDS_DEFAULT)
+    listener_check_interval: timedelta = timedelta(seconds=LISTENER_CHECK_INTERVAL_SECONDS_DEFAULT)
     # `prometheus web`: actions (retry, cancel) exist only with both, behind basic auth.
     web_user: str | None = None
     web_password: str | None = field(default=None, repr=False)
@@ -73,6 +80,8 @@ class Settings:
             raise InputError("PROMETHEUS_PHASE_TIMEOUT must be > 0")
         if self.sweep_interval.total_seconds() <= 0:
             raise InputError("the sweep interval must be > 0")
+        if self.poll_interval.total_seconds() <= 0:
+            raise InputError("PROMETHEUS_POLL_INTERVAL must be > 0")
         if not 1 <= self.concurrency <= 256:
             raise InputError(f"concurrency must be between 1 and 256, got {self.concurrency}")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
@@ -117,6 +126,9 @@ class Settings:
         if raw := environ.get("PROMETHEUS_SWEEP_INTERVAL"):
             seconds = _number(raw, "PROMETHEUS_SWEEP_INTERVAL", float)
             values["sweep_interval"] = timedelta(seconds=seconds)
+        if raw := environ.get("PROMETHEUS_POLL_INTERVAL"):
+            seconds = _number(raw, "PROMETHEUS_POLL_INTERVAL", float)
+            values["poll_interval"] = timedelta(seconds=seconds)
         if raw := environ.get("PROMETHEUS_CONCURRENCY"):
             values["concurrency"] = _number(raw, "PROMETHEUS_CONCURRENCY", int)
         if raw := environ.get("PROMETHEUS_REGION_EXCHANGES"):

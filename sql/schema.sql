@@ -579,7 +579,9 @@ CREATE TABLE public.reactor_heartbeats (
     pid integer NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     last_seen_at timestamp with time zone DEFAULT now() NOT NULL,
-    stopped_at timestamp with time zone
+    stopped_at timestamp with time zone,
+    listener_hears boolean,
+    listener_problem text
 );
 
 CREATE TABLE public.region_datasets (

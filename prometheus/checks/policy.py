@@ -17,6 +17,8 @@ WINDOW_DEFAULT = timedelta(hours=24)
 MAX_FAILURES_DEFAULT = 0
 DATA_LATE_AFTER_DEFAULT = timedelta(hours=4)
 REACTOR_SILENT_AFTER_DEFAULT = timedelta(minutes=2)
+#: pg_notification_queue_usage() above this is a problem: healthy queues sit near 0.
+MAX_NOTIFY_QUEUE_DEFAULT = 0.5
 #: WAITING_FOR_DATA is not "stuck": its lateness is measured from the session close.
 STUCK_PHASES = tuple(p for p in Phase if p in WORKABLE)
 
@@ -76,6 +78,7 @@ class CheckPolicy:
     data_late_after: timedelta = DATA_LATE_AFTER_DEFAULT
     reactor_silent_after: timedelta = REACTOR_SILENT_AFTER_DEFAULT
     require_reactor: bool = False
+    max_notify_queue: float = MAX_NOTIFY_QUEUE_DEFAULT  # a fraction of the queue, 0..1
 
     def __post_init__(self) -> None:
         # Frozen means frozen: a caller's dict must not change the policy afterwards.
@@ -99,6 +102,8 @@ class CheckPolicy:
             raise InputError("--data-late-after must not be negative")
         if self.max_failures < 0:
             raise InputError("--max-failures must not be negative")
+        if not 0 <= self.max_notify_queue < 1:
+            raise InputError("--max-notify-queue must be a fraction from 0 to below 1")
 
     def stuck_limit(self, phase: Phase) -> timedelta:
         return self.stuck_after_by_phase.get(phase, self.stuck_after)

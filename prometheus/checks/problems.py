@@ -17,7 +17,9 @@ _LISTED_RUNS = 5
 class ProblemKind(StrEnum):
     """Problem kinds, in the order they are reported (the most systemic first)."""
 
+    NOTIFY_QUEUE = "NOTIFY_QUEUE"
     REACTOR_SILENT = "REACTOR_SILENT"
+    LISTENER_DEAF = "LISTENER_DEAF"
     FAILURES = "FAILURES"
     STUCK = "STUCK"
     BATCH_REGRESSED = "BATCH_REGRESSED"
@@ -136,6 +138,39 @@ class ReactorSilent:
 
 
 @dataclass(frozen=True)
+class ListenerDeaf:
+    kind: ClassVar[ProblemKind] = ProblemKind.LISTENER_DEAF
+    reactor_id: str
+    host: str
+    pid: int
+    problem: str | None  # the reactor's own reason
+
+    @property
+    def message(self) -> str:
+        return (
+            f"reactor {self.reactor_id} (host {self.host}, pid {self.pid}) cannot hear "
+            f"notifications: {self.problem or 'not proven'}; it polls for due runs instead "
+            "(set PROMETHEUS_LISTEN_URL to a direct URL of the primary)"
+        )
+
+
+@dataclass(frozen=True)
+class NotifyQueueFull:
+    kind: ClassVar[ProblemKind] = ProblemKind.NOTIFY_QUEUE
+    usage: float  # pg_notification_queue_usage(), 0..1
+    limit: float
+
+    @property
+    def message(self) -> str:
+        return (
+            f"the server's NOTIFY queue is {_percent(self.usage)} full (limit "
+            f"{_percent(self.limit)}): a session that LISTENs and does not read (or a long "
+            "transaction) holds it; when it is full every NOTIFY fails, and with it every "
+            "phase change that announces itself"
+        )
+
+
+@dataclass(frozen=True)
 class BatchRegressed:
     kind: ClassVar[ProblemKind] = ProblemKind.BATCH_REGRESSED
     run_id: int
@@ -170,7 +205,16 @@ class NoDatasets:
         )
 
 
-Problem = StuckRun | DataLate | TooManyFailures | ReactorSilent | BatchRegressed | NoDatasets
+Problem = (
+    StuckRun
+    | DataLate
+    | TooManyFailures
+    | ReactorSilent
+    | ListenerDeaf
+    | NotifyQueueFull
+    | BatchRegressed
+    | NoDatasets
+)
 
 
 def human(delta: timedelta) -> str:
@@ -194,6 +238,11 @@ def human(delta: timedelta) -> str:
 
 def _run(run: StuckRun | DataLate | FailedRun | BatchRegressed | NoDatasets) -> str:
     return f"run {run.run_id} {run.as_of_date.isoformat()} {run.region}"
+
+
+def _percent(fraction: float) -> str:
+    """``0.63`` -> ``63%``; a sliver stays visible (``0.00012%``), never rounds to 0%."""
+    return f"{fraction * 100:.3g}%"
 
 
 def _utc(moment: datetime) -> str:

@@ -19,8 +19,10 @@ from prometheus.checks.problems import (
     DataLate,
     FailedRun,
     Heartbeat,
+    ListenerDeaf,
     MissingDataset,
     NoDatasets,
+    NotifyQueueFull,
     Problem,
     ProblemKind,
     ReactorSilent,
@@ -46,6 +48,7 @@ class CheckReport:
     runs_by_phase: Mapping[Phase, int]  # every phase, zeros included (gauges need them)
     failed_in_window: int
     live_reactors: int
+    notify_queue_usage: float  # pg_notification_queue_usage(), 0..1
 
     @property
     def ok(self) -> bool:
@@ -91,9 +94,12 @@ def find_problems(
             by_phase = dict.fromkeys(Phase, 0)
             for row in conn.execute(query("check_runs_by_phase")):
                 by_phase[Phase(row.phase)] = row.runs
+            usage = float(conn.execute(query("check_notify_queue")).scalar_one())
             reactors, live = _reactor_problems(conn, policy, at)
             failed = _failed_runs(conn, policy, at)
-            problems: list[Problem] = [*reactors]
+            problems: list[Problem] = [*reactors, *_deaf_listeners(conn, policy, at)]
+            if usage > policy.max_notify_queue:
+                problems.append(NotifyQueueFull(usage, policy.max_notify_queue))
             if len(failed) > policy.max_failures:
                 problems.append(TooManyFailures(policy.window, policy.max_failures, failed))
             problems += _stuck_runs(conn, policy, at)
@@ -107,6 +113,7 @@ def find_problems(
         runs_by_phase=MappingProxyType(by_phase),
         failed_in_window=len(failed),
         live_reactors=live,
+        notify_queue_usage=usage,
     )
 
 
@@ -141,6 +148,12 @@ def _reactor_problems(
     last = max(seen, key=lambda h: h.last_seen_at, default=None)
     silent_for = at - last.last_seen_at if last is not None else None
     return [ReactorSilent(policy.reactor_silent_after, True, last, silent_for)], 0
+
+
+def _deaf_listeners(conn: Connection, policy: CheckPolicy, at: datetime) -> Iterator[ListenerDeaf]:
+    params = {"now": at, "silent_after_s": policy.reactor_silent_after.total_seconds()}
+    for row in conn.execute(query("check_deaf_listeners"), params):
+        yield ListenerDeaf(row.reactor_id, row.host, row.pid, row.listener_problem)
 
 
 def _failed_runs(conn: Connection, policy: CheckPolicy, at: datetime) -> tuple[FailedRun, ...]:

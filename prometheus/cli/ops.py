@@ -92,6 +92,15 @@ def check(
             help="A missing reactor is a problem even if none heartbeated in the last day.",
         ),
     ] = False,
+    max_notify_queue: Annotated[
+        float | None,
+        typer.Option(
+            "--max-notify-queue",
+            metavar="FRACTION",
+            show_default="0.5",
+            help="pg_notification_queue_usage() above this is a problem (0 to below 1).",
+        ),
+    ] = None,
     fmt: Annotated[
         CheckFormat,
         typer.Option("--format", metavar="[text|json]", help="Text lines or one JSON object."),
@@ -99,12 +108,14 @@ def check(
 ) -> None:
     """Monitoring for cron and Nagios: exit 1 and one line per problem, else 0 and a summary.
 
-    Problems: stuck runs, late data, failures over the window, a silent reactor, regressed
-    ingestion batches, and waiting runs in a region that requires no datasets.
+    Problems: stuck runs, late data, failures over the window, a silent reactor, a reactor
+    whose listener cannot hear, a filling NOTIFY queue, regressed ingestion batches, and
+    waiting runs in a region that requires no datasets.
     """
     from prometheus.checks import (
         DATA_LATE_AFTER_DEFAULT,
         MAX_FAILURES_DEFAULT,
+        MAX_NOTIFY_QUEUE_DEFAULT,
         REACTOR_SILENT_AFTER_DEFAULT,
         WINDOW_DEFAULT,
         CheckPolicy,
@@ -123,6 +134,7 @@ def check(
         data_late_after=_given(data_late_after, DATA_LATE_AFTER_DEFAULT),
         reactor_silent_after=_given(reactor_silent_after, REACTOR_SILENT_AFTER_DEFAULT),
         require_reactor=require_reactor,
+        max_notify_queue=MAX_NOTIFY_QUEUE_DEFAULT if max_notify_queue is None else max_notify_queue,
     )
     calendar = TradingCalendar(cli.settings.region_exchanges)
     report = find_problems(cli.engine(), policy, calendar=calendar)
@@ -152,6 +164,7 @@ def report_json(report: CheckReport) -> dict[str, Any]:
         "problems_by_kind": {str(k): n for k, n in report.problems_by_kind.items()},
         "failed_in_window": report.failed_in_window,
         "live_reactors": report.live_reactors,
+        "notify_queue_usage": report.notify_queue_usage,
         "policy": {
             "stuck_after_s": policy.stuck_after.total_seconds(),
             "stuck_after_by_phase_s": {
@@ -162,6 +175,7 @@ def report_json(report: CheckReport) -> dict[str, Any]:
             "data_late_after_s": policy.data_late_after.total_seconds(),
             "reactor_silent_after_s": policy.reactor_silent_after.total_seconds(),
             "require_reactor": policy.require_reactor,
+            "max_notify_queue": policy.max_notify_queue,
         },
         "problems": [
             {"kind": str(p.kind), "message": p.message, **_jsonable(asdict(p))}

@@ -38,10 +38,10 @@ from prometheus.logs import configure_logging, get_logger
 from prometheus.orchestration.dispatcher import Dispatcher
 from prometheus.orchestration.health import HealthServer
 from prometheus.orchestration.heartbeat import beat, mark_stopped
-from prometheus.orchestration.listener import Listener
-from prometheus.orchestration.metrics import ReactorMetrics
+from prometheus.orchestration.listener import Listener, prove
+from prometheus.orchestration.metrics import Figure, ReactorMetrics
 from prometheus.orchestration.services import Service
-from prometheus.orchestration.sweeper import sweep
+from prometheus.orchestration.sweeper import poll, sweep
 from prometheus.pipeline.calendar_runs import ensure_calendar_runs
 from prometheus.pipeline.registry import phase_tasks
 
@@ -59,6 +59,8 @@ class Reactor:
     """The listener wakes the dispatcher's workers; maintenance services (sweep, heartbeat,
     calendar runs), each on its own thread with its own interval and failures, keep the
     rest true; /healthz and /metrics say how each part is doing."""
+
+    listener: Listener  # set after the services that call into it
 
     def __init__(
         self,
@@ -99,7 +101,12 @@ class Reactor:
         )
         self.heartbeat = self._service(
             "heartbeat",
-            functools.partial(beat, self.engine, reactor_id=self.reactor_id),
+            functools.partial(
+                beat,
+                self.engine,
+                reactor_id=self.reactor_id,
+                listener=lambda: (self.listener.hears, self.listener.problem),
+            ),
             interval=settings.heartbeat_interval,
             failed_event="heartbeat.failed",
         )
@@ -109,13 +116,40 @@ class Reactor:
             interval=settings.sweep_interval,
             failed_event="calendar_runs.failed",
         )
-        self.services = (self.sweeper, self.heartbeat, self.calendar_runs)
+        self.poller = self._service(
+            "poll",
+            functools.partial(
+                poll,
+                self.engine,
+                dispatcher=self.dispatcher,
+                metrics=self.metrics,
+                needed=lambda: not self.listener.hearing,
+            ),
+            interval=settings.poll_interval,
+            failed_event="poll.failed",
+        )
+        self.listener_check = self._service(
+            "listener_check",
+            lambda: prove(self.listener, self.engine),
+            interval=settings.listener_check_interval,
+            failed_event="listener_check.failed",
+        )
+        self.services = (
+            self.sweeper,
+            self.heartbeat,
+            self.calendar_runs,
+            self.poller,
+            self.listener_check,
+        )
         self.listener = Listener(
             settings.listen_dsn or settings.database_url,
+            shown_url=settings.redacted_listen_dsn(),
             reactor_id=self.reactor_id,
             dispatcher=self.dispatcher,
             metrics=self.metrics,
-            on_connected=self.sweeper.wake,  # what was notified while nobody listened
+            on_connected=self._listener_connected,
+            on_deaf=self.poller.wake,
+            poll_interval_s=settings.poll_interval.total_seconds(),
             stop=self._stop,
         )
         self.health: HealthServer | None = None
@@ -141,6 +175,10 @@ class Reactor:
             metrics=self.metrics,
             stop=self._stop,
         )
+
+    def _listener_connected(self) -> None:
+        self.sweeper.wake()  # what was notified while nobody listened
+        self.listener_check.wake()  # prove it hears, now
 
     def _create_calendar_runs(self) -> None:
         """The calendar service's step: the rule is the pipeline's, the timing is ours."""
@@ -226,8 +264,9 @@ class Reactor:
         connected = self.listener.connected.is_set()
         rounds = [s.last_round for s in self.services if s.last_round is not None]
         last_tick = min(rounds) if len(rounds) == len(self.services) else None
+        hearing = self.listener.hearing
         return {
-            "status": "ok" if connected and not failing and not wedged else "degraded",
+            "status": "ok" if hearing and not failing and not wedged else "degraded",
             "reactor_id": self.reactor_id,
             "last_tick": _iso(last_tick),  # every service has finished a round since
             "last_notification": _iso(self.listener.last_notification),
@@ -235,14 +274,19 @@ class Reactor:
             "database_connected": connected,
             "wedged_workers": wedged,
             "failing_services": failing,
+            "listener_hears": self.listener.hears if connected else False,
+            "listener_problem": self.listener.problem,
+            "last_listener_proof": _iso(self.listener.last_proof),
+            "polling": not hearing,
         }
 
-    def _database_figures(self) -> Mapping[str, Mapping[str, float]]:
+    def _database_figures(self) -> Mapping[str, Figure]:
         """What `prometheus check` sees, as gauges: every reactor reports the same truth."""
         report = find_problems(self.engine, CheckPolicy(), calendar=self._calendar)
         return {
             "runs": {str(phase): float(n) for phase, n in report.runs_by_phase.items()},
             "check_problems": {str(k): float(n) for k, n in report.problems_by_kind.items()},
+            "notification_queue_usage": report.notify_queue_usage,
         }
 
     def _dead_parts(self) -> list[str]:

@@ -1,10 +1,12 @@
 """The reactor's heartbeat row: `prometheus check` reports a reactor whose heartbeat
-stopped without a clean stop (REACTOR_SILENT)."""
+stopped without a clean stop (REACTOR_SILENT), or whose listener cannot hear
+(LISTENER_DEAF)."""
 
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,12 +17,22 @@ from prometheus.logs import get_logger
 log = get_logger(__name__)
 
 
-def beat(engine: Engine, *, reactor_id: str) -> None:
-    """The heartbeat service's step: this reactor is alive."""
+def beat(
+    engine: Engine, *, reactor_id: str, listener: Callable[[], tuple[bool | None, str | None]]
+) -> None:
+    """The heartbeat service's step: this reactor is alive, and whether its listener
+    hears (``listener()``: proven or not, and why not)."""
+    hears, problem = listener()
     with engine.begin() as conn:
         conn.execute(
             query("heartbeat"),
-            {"reactor_id": reactor_id, "host": socket.gethostname(), "pid": os.getpid()},
+            {
+                "reactor_id": reactor_id,
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "listener_hears": hears,
+                "listener_problem": problem,
+            },
         )
 
 

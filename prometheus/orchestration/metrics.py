@@ -13,11 +13,16 @@ _FAST_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 _PHASE_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 
 
+#: A database figure: one value, or values by label (``phase`` for runs, else ``kind``).
+Figure = float | Mapping[str, float]
+DatabaseFigures = Callable[[], Mapping[str, Figure]]
+
+
 class DatabaseGauges(Collector):
     """Figures read from the database at scrape time (runs by phase, stuck runs, the
     `check` problems), so every reactor reports the same truth, not its own memory."""
 
-    def __init__(self, read: Callable[[], Mapping[str, Mapping[str, float]]]) -> None:
+    def __init__(self, read: DatabaseFigures) -> None:
         self._read = read
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -26,10 +31,12 @@ class DatabaseGauges(Collector):
         except Exception:  # a scrape during an outage reports the reactor's own metrics
             return
         for name, series in figures.items():
+            help_text = _GAUGE_HELP.get(name, name)
+            if not isinstance(series, Mapping):
+                yield GaugeMetricFamily(f"prometheus_{name}", help_text, value=series)
+                continue
             label = "phase" if name == "runs" else "kind"
-            family = GaugeMetricFamily(
-                f"prometheus_{name}", _GAUGE_HELP.get(name, name), labels=[label]
-            )
+            family = GaugeMetricFamily(f"prometheus_{name}", help_text, labels=[label])
             for key, value in sorted(series.items()):
                 family.add_metric([key], value)
             yield family
@@ -38,6 +45,10 @@ class DatabaseGauges(Collector):
 _GAUGE_HELP = {
     "runs": "Runs by phase, from engine_runs.",
     "check_problems": "Problems `prometheus check` would report, by kind.",
+    "notification_queue_usage": (
+        "pg_notification_queue_usage(): the fraction of the server's NOTIFY queue in use;"
+        " at 1 every NOTIFY fails (a listener that never reads holds it)."
+    ),
 }
 
 
@@ -81,6 +92,17 @@ class ReactorMetrics:
         self.reconnects = Counter(
             "prometheus_listener_reconnects", "Listener connection losses.", registry=r
         )
+        self.listener_hears = Gauge(
+            "prometheus_listener_hears",
+            "1 while the listener is proven to receive notifications, 0 while it cannot"
+            " (a transaction pooler, a standby): the reactor polls then.",
+            registry=r,
+        )
+        self.polls = Counter(
+            "prometheus_polls",
+            "Looks for due runs made because the listener could not hear.",
+            registry=r,
+        )
         self.in_progress = Gauge(
             "prometheus_runs_in_progress", "Runs this reactor is advancing now.", registry=r
         )
@@ -108,5 +130,5 @@ class ReactorMetrics:
         self.in_progress.set_function(in_progress)
         self.wedged_workers.set_function(wedged)
 
-    def watch_database(self, read: Callable[[], Mapping[str, Mapping[str, float]]]) -> None:
+    def watch_database(self, read: DatabaseFigures) -> None:
         self.registry.register(DatabaseGauges(read))

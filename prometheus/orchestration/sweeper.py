@@ -3,13 +3,15 @@
 NOTIFY is not durable, so the sweep service runs a sweep at start-up and after every
 reconnect (for what was notified while nobody listened), every interval (for anything
 else missed), and when the earliest backoff ends (so a retry waits its backoff, not a
-whole interval). It compares against the database's clock only; it never decides
-anything a run's row decides.
+whole interval). While the listener cannot hear, the poll service looks for due runs
+every poll interval (a second by default) instead. Both compare against the database's
+clock only; they never decide anything a run's row decides.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -35,3 +37,20 @@ def sweep(engine: Engine, *, dispatcher: Dispatcher, metrics: ReactorMetrics) ->
     metrics.swept_runs.inc(due)
     log.info("sweep.completed", due=due, duration_ms=round((time.monotonic() - started) * 1000, 3))
     return max(retry_in, EARLIEST_RESWEEP_S) if retry_in is not None else None
+
+
+def poll(
+    engine: Engine,
+    *,
+    dispatcher: Dispatcher,
+    metrics: ReactorMetrics,
+    needed: Callable[[], bool],
+) -> None:
+    """The poll service's step: while the listener cannot hear (``needed()``: not
+    connected, or not proven to receive), wake the workers whenever a run is due, so no
+    run waits for the sweep's interval. A listener that hears makes this a no-op."""
+    if not needed():
+        return
+    metrics.polls.inc()
+    if count_due_runs(engine):
+        dispatcher.wake_all()

@@ -62,9 +62,10 @@ class Reactor:
     stopped_at: datetime | None
     age: timedelta
     state: str  # live | silent | stopped (as `check` classifies heartbeats)
-    # Whether its listener hears notifications. Reactors do not report it yet (the
-    # heartbeat row has no such column), so it is None: "not reported".
+    # Whether its listener hears notifications, as its heartbeat last said (None: not
+    # proven yet, or a reactor too old to report it), and why not.
     listening: bool | None = None
+    listener_problem: str | None = None
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,17 @@ FROM (
     FROM reactor_heartbeats h
 ) classified
 ORDER BY state, last_seen_at DESC, reactor_id;
+
+-- name: check_deaf_listeners
+-- Live reactors (as check_reactors counts them) whose listener cannot hear: they poll.
+SELECT reactor_id, host, pid, listener_problem
+FROM reactor_heartbeats
+WHERE stopped_at IS NULL
+  AND last_seen_at > CAST(:now AS timestamptz) - make_interval(secs => :silent_after_s)
+  AND listener_hears IS FALSE
+ORDER BY reactor_id;
+
+-- name: check_notify_queue
+-- The fraction of the server's NOTIFY queue in use (8 GB by default). A session that
+-- LISTENs and never reads holds every notification since; at 1, every NOTIFY fails.
+SELECT pg_notification_queue_usage() AS usage;

@@ -1,8 +1,11 @@
 -- name: heartbeat
--- The reactor is alive: `prometheus check` reports one whose heartbeat stopped.
-INSERT INTO reactor_heartbeats (reactor_id, host, pid)
-VALUES (:reactor_id, :host, :pid)
-ON CONFLICT (reactor_id) DO UPDATE SET last_seen_at = now(), stopped_at = NULL;
+-- The reactor is alive, and whether its listener hears: `prometheus check` reports one
+-- whose heartbeat stopped, or whose listener cannot hear.
+INSERT INTO reactor_heartbeats (reactor_id, host, pid, listener_hears, listener_problem)
+VALUES (:reactor_id, :host, :pid, :listener_hears, :listener_problem)
+ON CONFLICT (reactor_id) DO UPDATE
+SET last_seen_at = now(), stopped_at = NULL,
+    listener_hears = EXCLUDED.listener_hears, listener_problem = EXCLUDED.listener_problem;
 
 -- name: heartbeat_stopped
 UPDATE reactor_heartbeats SET last_seen_at = now(), stopped_at = now()
@@ -21,3 +24,8 @@ SELECT prometheus_ensure_runs(CAST(:dates AS date[]), CAST(:regions AS text[]), 
 -- name: database_now
 -- Calendar decisions use the database's clock, like backoff and stuck checks.
 SELECT now();
+
+-- name: listener_probe
+-- A reactor's proof that its listener hears: a notification on the listener's own
+-- channel, sent like every real one (by another session's commit).
+SELECT pg_notify(:channel, :payload);

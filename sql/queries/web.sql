@@ -31,9 +31,11 @@ WHERE r.as_of_date BETWEEN :start AND :end;
 
 -- name: web_reactors
 -- Reactors heard from within the lookback, newest first, classified as `check` does:
--- 'stopped' (cleanly), 'live' (heartbeat within the bound) or 'silent'.
+-- 'stopped' (cleanly), 'live' (heartbeat within the bound) or 'silent'; with whether
+-- each one's listener hears (NULL: not proven yet, or a reactor that does not report it).
 SELECT h.reactor_id, h.host, h.pid, h.started_at, h.last_seen_at, h.stopped_at,
        now() - h.last_seen_at AS age,
+       h.listener_hears AS listening, h.listener_problem,
        CASE
            WHEN h.stopped_at IS NOT NULL THEN 'stopped'
            WHEN h.last_seen_at > now() - make_interval(secs => :silent_after_s) THEN 'live'

@@ -1,17 +1,21 @@
 """Behind stock PgBouncer in transaction mode (Debian's ``pgbouncer``, its own process on a
-free port, in front of the test server): the CLI works, and a reactor whose work
-connections go through it, listening on a direct ``PROMETHEUS_LISTEN_URL``, advances
-every run exactly once with no failed attempt."""
+free port, in front of the test server): the CLI and ``db upgrade`` work; a reactor whose
+work connections go through it, listening on a direct ``PROMETHEUS_LISTEN_URL``, advances
+every run exactly once with no failed attempt; and one that listens through it too is
+never silently deaf: /healthz degraded, one line saying why and what to set, `check`
+says so, and it polls, so every run still completes exactly once, without the sweep."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import partial
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from structlog.testing import capture_logs
 
 from prometheus.config import Settings
 from prometheus.db.connect import make_engine
@@ -21,13 +25,14 @@ from prometheus.pipeline.state import find_run, get_or_create_run, update_phase
 from tests.support import reactor_tasks
 from tests.support.cli_runner import invoke
 from tests.support.clusters import PgBouncer, pgbouncer_binary, pgbouncer_in_front_of
-from tests.support.inprocess import ReactorThreads
+from tests.support.inprocess import ReactorThreads, RunningReactor
 from tests.support.market_data import seed_region
 from tests.support.threads import Worker
 from tests.support.waiting import wait_until
 
 DAY = date(2026, 11, 24)
 RUNS = 200
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture
@@ -91,24 +96,98 @@ def test_a_reactor_behind_a_transaction_pooler_with_a_direct_listen_url_is_exact
             database_url=bouncer.url(db_url),
             listen_url=db_url,
             phase_tasks=reactor_tasks.MODULE,
-            sweep_interval=timedelta(hours=1),  # so only notifications move the runs
+            sweep_interval=HOUR,  # so only notifications move the runs
             concurrency=4,
+            metrics_port=0,
         )
     )
     running.wait_ready()
+    make_ready_many(engine, RUNS)
+    wait_until(lambda: completed(engine) == RUNS, timeout=60, what=f"{RUNS} runs COMPLETED")
+    assert_exactly_once(engine, running.reactor_id)
+    assert healthz_when(running, 200, lambda r: r["listener_hears"] is True) is not None
+
+
+def test_a_reactor_listening_through_a_transaction_pooler_says_so_and_polls(
+    bouncer: PgBouncer,
+    db_url: str,
+    engine: Engine,
+    settings: Settings,
+    reactors: ReactorThreads,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pooled = bouncer.url(db_url)
+    with capture_logs() as logs:
+        running = reactors.start(
+            replace(
+                settings,
+                database_url=pooled,  # and so the listen URL too
+                phase_tasks=reactor_tasks.MODULE,
+                sweep_interval=HOUR,  # only polling can find the runs
+                listener_check_interval=timedelta(seconds=1),
+                heartbeat_interval=timedelta(seconds=1),
+                concurrency=4,
+                metrics_port=0,
+            )
+        )
+        report = wait_until(
+            lambda: healthz_when(running, 503, lambda r: r["listener_problem"] is not None),
+            timeout=30,
+            what="/healthz degraded by a deaf listener",
+        )
+        assert report is not None
+        assert (report["status"], report["listener_hears"], report["polling"]) == (
+            "degraded",
+            False,
+            True,
+        )
+
+        make_ready_many(engine, RUNS)
+        wait_until(lambda: completed(engine) == RUNS, timeout=60, what=f"{RUNS} runs COMPLETED")
+        wait_until(  # a few more proofs, each lost too: still one line
+            lambda: (
+                running.sample("prometheus_service_failures_total") == 0
+                and running.reactor.listener_check.rounds >= 4
+            ),
+            what="more listener checks",
+        )
+        deaf = [e for e in logs if e["event"] == "listener.deaf"]
+    assert len(deaf) == 1, deaf
+    assert "PROMETHEUS_LISTEN_URL" in deaf[0]["hint"]
+    assert "transaction pooler" in deaf[0]["hint"]
+    assert running.sample("prometheus_polls_total") > 0
+    assert running.sample("prometheus_listener_hears") == 0
+    assert_exactly_once(engine, running.reactor_id)
+
+    checked = invoke(capsys, db_url, "check")
+    assert checked.code == 1
+    assert any(line.startswith("LISTENER_DEAF: reactor ") for line in checked.out.splitlines())
+
+
+def healthz_when(
+    running: RunningReactor, code: int, condition: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any] | None:
+    status, report = running.healthz()
+    return report if status == code and condition(report) else None
+
+
+def make_ready_many(engine: Engine, runs: int) -> None:
     with engine.begin() as conn:  # many statements per pooled connection: past any
-        for offset in range(RUNS):  # prepare threshold, on every server connection
+        for offset in range(runs):  # prepare threshold, on every server connection
             run = get_or_create_run(conn, DAY + timedelta(days=offset), "US", actor="test")
             update_phase(conn, run, Phase.DATA_READY, actor="test")
 
-    def completed() -> bool:
-        with engine.connect() as conn:
-            done = conn.execute(
-                text("SELECT count(*) FROM engine_runs WHERE phase = 'COMPLETED'")
-            ).scalar_one()
-            return bool(done == RUNS)
 
-    wait_until(completed, timeout=60, what=f"{RUNS} runs COMPLETED")
+def completed(engine: Engine) -> int:
+    with engine.connect() as conn:
+        done: int = conn.execute(
+            text("SELECT count(*) FROM engine_runs WHERE phase = 'COMPLETED'")
+        ).scalar_one()
+        return done
+
+
+def assert_exactly_once(engine: Engine, reactor_id: str) -> None:
+    """No failed attempt, and each run stepped through its three phases once, by it."""
     with engine.connect() as conn:
         failed_attempts = conn.execute(
             text("SELECT count(*) FROM engine_run_events WHERE kind = 'attempt_failed'")
@@ -119,7 +198,7 @@ def test_a_reactor_behind_a_transaction_pooler_with_a_direct_listen_url_is_exact
                 " FROM engine_run_events WHERE kind = 'transition'"
                 " GROUP BY run_id"
             ),
-            {"reactor": running.reactor_id},
+            {"reactor": reactor_id},
         ).all()
     assert failed_attempts == 0
     assert len(per_run) == RUNS

@@ -501,12 +501,22 @@ def test_metrics_and_healthz_report_what_happened(
         "database_connected",
         "wedged_workers",
         "failing_services",
+        "listener_hears",
+        "listener_problem",
+        "last_listener_proof",
+        "polling",
     }
     assert report["status"] == "ok"
     assert report["reactor_id"] == running.reactor_id
     assert report["database_connected"] is True
     assert report["runs_in_progress"] == 0
     assert (report["wedged_workers"], report["failing_services"]) == (0, [])
+    assert (report["listener_hears"], report["listener_problem"], report["polling"]) == (
+        True,
+        None,
+        False,
+    )
+    assert datetime.fromisoformat(report["last_listener_proof"]).tzinfo is not None
     assert datetime.fromisoformat(report["last_tick"]).tzinfo is not None
     assert datetime.fromisoformat(report["last_notification"]).tzinfo is not None
 

@@ -65,7 +65,7 @@ class RunningReactor:
             state = (self.sample("prometheus_sweeps_total"), sweeper.last_round)
             ok = (
                 self.thread.is_alive()
-                and self.reactor.listener.connected.is_set()
+                and self.reactor.listener.hearing
                 and state[0] >= 1
                 and not sweeper.pending
             )

@@ -109,9 +109,11 @@ def test_overview_lists_check_problems_and_reactors(
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO reactor_heartbeats (reactor_id, host, pid, last_seen_at)"
-                " VALUES ('host-a:1:live', 'host-a', 1, now()),"
-                "        ('host-b:2:quiet', 'host-b', 2, now() - interval '10 minutes')"
+                "INSERT INTO reactor_heartbeats"
+                " (reactor_id, host, pid, last_seen_at, listener_hears, listener_problem)"
+                " VALUES ('host-a:1:live', 'host-a', 1, now(), false, 'a standby'),"
+                "        ('host-b:2:quiet', 'host-b', 2, now() - interval '10 minutes',"
+                "         NULL, NULL)"
             )
         )
     page = client.get("/").text
@@ -122,7 +124,8 @@ def test_overview_lists_check_problems_and_reactors(
     rows = dict(row.findall(reactors))
     assert rows == {"live": "host-a:1:live", "silent": "host-b:2:quiet"}
     assert "10m" in reactors  # the quiet one's heartbeat age
-    assert "not reported" in reactors  # whether a listener hears: the reactors do not say yet
+    assert "not reported" in reactors  # the quiet one never proved its listener
+    assert 'title="a standby">deaf (polling)' in reactors  # the live one's is deaf
 
 
 def test_run_page_shows_timeline_error_in_full_batches_and_next_retry(
