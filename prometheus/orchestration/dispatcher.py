@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prometheus.config import Settings
+from prometheus.db.sqlstate import is_standby_error, standby_error
 from prometheus.errors import first_line
 from prometheus.logs import get_logger
 from prometheus.orchestration.metrics import ReactorMetrics
@@ -166,7 +167,7 @@ class Dispatcher:
                 # invalidated, so one retry runs on a fresh connection.
                 if exc.connection_invalidated and attempt == 1:
                     continue
-                log.warning("dispatch.failed", run_id=run_id, error=first_line(exc))
+                log.warning("dispatch.failed", run_id=run_id, error=self._describe(exc))
                 return None
             except SQLAlchemyError as exc:
                 log.warning("dispatch.failed", run_id=run_id, error=first_line(exc))
@@ -174,6 +175,12 @@ class Dispatcher:
         if step is not None:
             self._observe(step, time.monotonic() - started)
         return step
+
+    def _describe(self, exc: DBAPIError) -> str:
+        """The error as one line; a standby's refusal to write says what to set."""
+        if is_standby_error(exc):
+            return str(standby_error(self._settings.redacted_dsn()))
+        return first_line(exc)
 
     def _observe(self, step: Step, seconds: float) -> None:
         if step.phase is None or step.run is None:

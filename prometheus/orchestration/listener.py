@@ -183,7 +183,8 @@ class Listener:
             raise
         with self._lock:
             self._expected = None
-        self.hears = None  # a new connection proves itself anew
+        if self.hears:
+            self.hears = None  # a new connection proves itself anew (deaf stays deaf)
         self.connected.set()
         log.info("listener.connected", channels=sorted(str(c) for c in Channel))
         self._on_connected()
@@ -216,8 +217,9 @@ class Listener:
             )
 
     def _deaf(self, problem: str, hint: str) -> None:
-        """Cannot hear: one line the first time (or when the reason changes), then poll."""
-        if self.hears is not False or self.problem != problem:
+        """Cannot hear: one line when it starts (not on every retry, nor when the reason
+        shifts, as it does behind a pooler between connects), then poll until proven."""
+        if self.hears is not False:
             log.warning(
                 "listener.deaf",
                 problem=problem,

@@ -232,8 +232,10 @@ def _end_when_queued(db: Engine, holder: int, *, waiter: int) -> Future[bool]:
 
 
 def _backend_pid(conn: Connection) -> int:
-    with driver_connection(conn) as driver:
-        return driver.info.backend_pid
+    """This transaction's server process, asked of the server: behind a transaction pooler
+    the connection's startup key is the pooler's, and names no backend."""
+    pid: int = conn.execute(query("backend_pid")).scalar_one()
+    return pid
 
 
 def _lock_wait_timed_out(error: DBAPIError) -> bool:

@@ -80,7 +80,13 @@ def claim_and_step(
                 return Step(Outcome.BACKING_OFF, claimed)
             with about(claimed):
                 step, news = _run_phase(
-                    db, conn, claimed, settings=settings, actor=actor, notify=notify
+                    db,
+                    conn,
+                    claimed,
+                    backend_pid=row["backend_pid"],
+                    settings=settings,
+                    actor=actor,
+                    notify=notify,
                 )
     except SQLAlchemyError as exc:
         if claimed is None or claimed.phase not in WORKABLE or _connection_lost(exc):
@@ -95,7 +101,14 @@ def claim_and_step(
 
 
 def _run_phase(
-    db: Engine, conn: Connection, run: Run, *, settings: Settings, actor: str, notify: bool
+    db: Engine,
+    conn: Connection,
+    run: Run,
+    *,
+    backend_pid: int,
+    settings: Settings,
+    actor: str,
+    notify: bool,
 ) -> tuple[Step, News]:
     task = phase_tasks(settings.phase_tasks)[run.phase]
     attempt = run.attempts + 1
@@ -116,7 +129,7 @@ def _run_phase(
         # between and retry before the backoff is written.
         driver.execute(SAVEPOINT)
         try:
-            late = _LatePhase(db, driver, run, settings=settings, actor=actor)
+            late = _LatePhase(db, driver, run, backend_pid, settings=settings, actor=actor)
             with WATCHDOG.guard(settings.phase_timeout.total_seconds(), late.expire) as dl:
                 try:
                     task(ctx)
@@ -159,11 +172,13 @@ class _LatePhase:
     """
 
     def __init__(
-        self, db: Engine, driver: Any, run: Run, *, settings: Settings, actor: str
+        self, db: Engine, driver: Any, run: Run, pid: int, *, settings: Settings, actor: str
     ) -> None:
         self._db = db
         self._driver = driver
-        self._pid: int = driver.info.backend_pid
+        # The server's pid as the claim read it (pg_backend_pid()), not the connection's
+        # startup key: behind PgBouncer that is the pooler's, and names no backend.
+        self._pid = pid
         self._run = run
         self._settings = settings
         self._actor = actor

@@ -33,9 +33,12 @@ FOR NO KEY UPDATE NOWAIT;
 -- The claim also asks the server to check every 2 s, for the rest of this transaction,
 -- that its client is alive: a backend whose reactor was SIGKILLed while a task's
 -- statement runs or waits on a lock then ends the transaction and frees the run at once.
--- Set per transaction, not at connect, so it holds behind a transaction pooler too.
+-- Set per transaction, not at connect, so it holds behind a transaction pooler too;
+-- and the server's pid is read here for the same reason (a phase past its timeout has
+-- its session ended by pid, and a pooler's connection key names no backend).
 SELECT r.*, coalesce(r.next_attempt_at <= now(), true) AS due,
-       set_config('client_connection_check_interval', '2s', true) AS checks_client
+       set_config('client_connection_check_interval', '2s', true) AS checks_client,
+       pg_backend_pid() AS backend_pid
 FROM engine_runs r
 WHERE r.run_id = :run_id
 FOR NO KEY UPDATE SKIP LOCKED;
@@ -48,7 +51,8 @@ FOR NO KEY UPDATE SKIP LOCKED;
 -- run a worker is stepping (just entered its phase: the newest) is left to that worker.
 -- It checks its client as claim_run does.
 SELECT r.*, true AS due,
-       set_config('client_connection_check_interval', '2s', true) AS checks_client
+       set_config('client_connection_check_interval', '2s', true) AS checks_client,
+       pg_backend_pid() AS backend_pid
 FROM engine_runs r
 WHERE r.phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(r.next_attempt_at, r.phase_changed_at) <= now()
@@ -127,6 +131,10 @@ SELECT from_phase FROM engine_run_events
 WHERE run_id = :run_id AND kind = 'transition' AND to_phase = 'FAILED'
 ORDER BY event_id DESC
 LIMIT 1;
+
+-- name: backend_pid
+-- This transaction's server process (behind a pooler, not the connection's startup key).
+SELECT pg_backend_pid();
 
 -- name: end_session
 -- Ends a timed-out phase's session: the server rolls its transaction back and frees the

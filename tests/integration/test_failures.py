@@ -110,18 +110,22 @@ def test_an_error_text_with_a_nul_byte_is_still_recorded(engine: Engine, plugin:
     assert [d["error"] for d in failed_attempts(engine, run.run_id)] == ["TaskFailure: badbyte"]
 
 
+@pytest.mark.parametrize("route", ["direct", "through a transaction pooler"])
 def test_a_task_stuck_outside_the_database_is_timed_out_and_its_run_freed(
-    engine: Engine, plugin: Settings
+    engine: Engine, plugin: Settings, route: str, request: pytest.FixtureRequest
 ) -> None:
     """The task sleeps in Python past the phase timeout: no statement to cancel. Its
-    session is ended, which frees the run, and the attempt is counted once, as a timeout."""
+    session is ended, which frees the run, and the attempt is counted once, as a timeout.
+    Through PgBouncer too, where the connection's own key is the pooler's: the session
+    ended is the server process the claim ran in."""
+    work = engine if route == "direct" else request.getfixturevalue("pooled_engine")
     run = ready(engine, "HANGS")
     short = replace(plugin, phase_timeout=timedelta(seconds=1), retry_base=timedelta(minutes=5))
     outcome: list[BaseException | Outcome] = []
 
     def advance() -> None:
         try:
-            outcome.append(advance_run(engine, run, settings=short, actor="stuck").outcome)
+            outcome.append(advance_run(work, run, settings=short, actor="stuck").outcome)
         except SQLAlchemyError as exc:  # its connection was ended under it
             outcome.append(exc)
 

@@ -7,7 +7,7 @@ says so, and it polls, so every run still completes exactly once, without the sw
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
 from functools import partial
@@ -24,7 +24,7 @@ from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import find_run, get_or_create_run, update_phase
 from tests.support import reactor_tasks
 from tests.support.cli_runner import invoke
-from tests.support.clusters import PgBouncer, pgbouncer_binary, pgbouncer_in_front_of
+from tests.support.clusters import PgBouncer
 from tests.support.inprocess import ReactorThreads, RunningReactor
 from tests.support.market_data import seed_region
 from tests.support.threads import Worker
@@ -33,14 +33,6 @@ from tests.support.waiting import wait_until
 DAY = date(2026, 11, 24)
 RUNS = 200
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture
-def bouncer(server_url: str) -> Iterator[PgBouncer]:
-    if pgbouncer_binary() is None:
-        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run does)")
-    with pgbouncer_in_front_of(server_url, pool_mode="transaction") as bouncer:
-        yield bouncer
 
 
 def test_the_cli_works_through_a_transaction_pooler(
