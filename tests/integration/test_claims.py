@@ -97,7 +97,8 @@ def test_a_run_made_ready_before_the_listener_listens_is_found_by_the_sweep_afte
     a run made ready then is notified to nobody, and only the sweep that follows LISTEN
     can find it."""
     proxy.stop()
-    running = reactors.start(replace(quiet, listen_url=proxy.url(db_url)))
+    # No polling either: while the listener is down the reactor would poll, and find it.
+    running = reactors.start(replace(quiet, listen_url=proxy.url(db_url), poll_interval=HOUR))
     wait_until(
         lambda: (
             running.sample("prometheus_sweeps_total") >= 1

@@ -21,6 +21,7 @@ from prometheus.config import Settings, libpq_url
 from tests.support import reactor_tasks
 from tests.support.cli_runner import invoke
 from tests.support.inprocess import ReactorThreads, RunningReactor
+from tests.support.proxy import Proxy
 from tests.support.runs import make_ready, wait_phase
 from tests.support.waiting import wait_until
 
@@ -74,6 +75,25 @@ def test_a_listener_whose_proof_is_lost_says_so_once_polls_and_recovers(
     events = [e["event"] for e in logs if e["event"].startswith("listener.")]
     assert events == ["listener.deaf", "listener.proven"]
     assert [e["recovered"] for e in logs if e["event"] == "listener.proven"] == [True]
+
+
+def test_while_the_listener_is_down_the_reactor_polls_with_the_database_back(
+    engine: Engine, db_url: str, quiet: Settings, reactors: ReactorThreads, proxy: Proxy
+) -> None:
+    """The database is there but the listener is not (its link is down, or it waits out a
+    reconnect backoff of up to 15 s): a run made ready now is found by the poll service
+    within about a second, not by the next sweep."""
+    proxy.stop()
+    running = reactors.start(replace(quiet, listen_url=proxy.url(db_url)))
+    wait_until(
+        lambda: running.sample("prometheus_listener_reconnects_total") >= 1,
+        what="the listener failing to connect",
+    )
+    run_id = make_ready(engine, DAY)  # notified, to nobody
+    wait_phase(engine, run_id, timeout=10)
+    assert not running.reactor.listener.connected.is_set()
+    assert running.sample("prometheus_polls_total") > 0
+    assert health(running)["polling"] is True
 
 
 @pytest.fixture
