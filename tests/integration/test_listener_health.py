@@ -70,11 +70,13 @@ def test_a_listener_whose_proof_is_lost_says_so_once_polls_and_recovers(
         wait_phase(engine, run_id)
         assert running.sample("prometheus_polls_total") > 0
 
+        proven_before = listener.last_proof
         running.reactor.listener_check.wake()  # the periodic check, now
         wait_until(lambda: health(running)["http"] == 200, what="/healthz ok again")
-    events = [e["event"] for e in logs if e["event"].startswith("listener.")]
-    assert events == ["listener.deaf", "listener.proven"]
-    assert [e["recovered"] for e in logs if e["event"] == "listener.proven"] == [True]
+    assert listener.last_proof is not None and listener.last_proof != proven_before
+    # One warning for the whole episode (listener.proven follows at info level, which
+    # another test's log configuration may filter out).
+    assert [e["event"] for e in logs if e["event"] == "listener.deaf"] == ["listener.deaf"]
 
 
 def test_while_the_listener_is_down_the_reactor_polls_with_the_database_back(
