@@ -107,7 +107,7 @@ def create_app(settings: Settings, *, read_only: bool = False) -> Starlette:
         raise InputError("the web console needs a database URL")
     engine = make_engine(settings.database_url, application_name="prometheus-web", pool_size=4)
     reader = Reader(engine, TradingCalendar(settings.region_exchanges), CheckPolicy())
-    feed = ChangeFeed(settings.database_url, reader.version)
+    feed = ChangeFeed(settings.listen_dsn or settings.database_url, reader.version)
     actions_enabled = settings.web_actions_enabled and not read_only
     console = Console(settings, reader, feed, actions_enabled=actions_enabled)
 
