@@ -6,11 +6,16 @@ finds the new primary on the next connect.
 
 Work connections are safe behind a transaction pooler (PgBouncer ``pool_mode =
 transaction``): no startup ``options`` (stock PgBouncer refuses the connection), no
-server-side prepared statements (``prepare_threshold=None``: the pooler would run the
-next statement on a server connection that never saw the PREPARE), and no session state
-across transactions. What used to be a startup option, ``client_connection_check_interval``
-(so a backend whose client was SIGKILLed mid-phase ends the transaction and frees the
-run's lock within seconds), is set per transaction by the claims that start a phase.
+server-side prepared statements where a pooler is in the way (it would run the next
+statement on a server connection that never saw the PREPARE), and no session state
+across transactions. Whether a pooler is in the way is asked of each new connection: the
+server process that answers (``pg_backend_pid()``) is the one the connection started
+with only when nothing sits between them. Direct connections keep psycopg's prepared
+statements, which save the hot path's planning (bench throughput: about a quarter more
+transitions per second on this project's machine). What used to be a startup option,
+``client_connection_check_interval`` (so a backend whose client was SIGKILLed mid-phase
+ends the transaction and frees the run's lock within seconds), is set per transaction by
+the claims that start a phase.
 
 Both ask the kernel to notice a dead peer quickly (TCP keepalives, ``tcp_user_timeout``);
 a URL that sets one of these itself keeps its own value.
@@ -26,9 +31,12 @@ from sqlalchemy.engine import ExceptionContext
 
 from prometheus.config import DATABASE_URL_NAME, LISTEN_URL_NAME
 from prometheus.conninfo import ConnInfo
+from prometheus.db.driver import driver_sql
+from prometheus.db.queries import query
 from prometheus.db.sqlstate import is_standby_error
 
 CONNECT_TIMEOUT_S = 10
+PREPARE_THRESHOLD = 5  # psycopg's default: a statement run this often is prepared
 _LINK_DEFAULTS: dict[str, str] = {
     "keepalives": "1",
     "keepalives_idle": "10",
@@ -53,6 +61,7 @@ def make_engine(database_url: str, *, application_name: str, pool_size: int = 5)
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_timeout=30,
+        # No prepared statements until the connection is known to be direct (below).
         connect_args={"prepare_threshold": None},
     )
 
@@ -61,6 +70,11 @@ def make_engine(database_url: str, *, application_name: str, pool_size: int = 5)
         dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]
     ) -> None:
         cargs[:] = [conninfo]  # the dialect's own first argument is an empty conninfo
+
+    @event.listens_for(engine, "connect")
+    def _prepare_when_direct(driver: psycopg.Connection[Any], record: Any) -> None:
+        if not behind_a_pooler(driver):
+            driver.prepare_threshold = PREPARE_THRESHOLD
 
     @event.listens_for(engine, "handle_error")
     def _standby_is_a_lost_connection(context: ExceptionContext) -> None:
@@ -71,6 +85,17 @@ def make_engine(database_url: str, *, application_name: str, pool_size: int = 5)
             context.is_disconnect = True
 
     return engine
+
+
+def behind_a_pooler(driver: psycopg.Connection[Any]) -> bool:
+    """Whether something (PgBouncer, another pooler) stands between this connection and
+    the server: its startup key then names the pooler's client, not the server process
+    that runs our statements. Leaves the connection idle, outside any transaction."""
+    try:
+        row = driver.execute(driver_sql(query("backend_pid"))).fetchone()
+    finally:
+        driver.rollback()
+    return row is None or row[0] != driver.info.backend_pid
 
 
 def connect_listener(listen_url: str, *, application_name: str) -> psycopg.Connection[Any]:

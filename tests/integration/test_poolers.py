@@ -18,7 +18,8 @@ from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
 from prometheus.config import Settings
-from prometheus.db.connect import make_engine
+from prometheus.db.connect import PREPARE_THRESHOLD, make_engine
+from prometheus.db.driver import driver_connection
 from prometheus.db.migrate import discover, upgrade
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import find_run, get_or_create_run, update_phase
@@ -195,3 +196,18 @@ def assert_exactly_once(engine: Engine, reactor_id: str) -> None:
     assert failed_attempts == 0
     assert len(per_run) == RUNS
     assert {(row.steps, row.n) for row in per_run} == {(3, 5)}  # created, ready, 3 phases
+
+
+def test_server_side_prepared_statements_only_where_no_pooler_is_in_the_way(
+    engine: Engine, pooled_engine: Engine
+) -> None:
+    """Direct connections keep psycopg's prepared statements (the hot path's planning,
+    saved); behind PgBouncer they are off, or the next statement would run on a server
+    connection that never saw the PREPARE (the 200-run test above fails then)."""
+
+    def prepare_threshold(db: Engine) -> int | None:
+        with db.connect() as conn, driver_connection(conn) as driver:
+            return driver.prepare_threshold
+
+    assert prepare_threshold(engine) == PREPARE_THRESHOLD
+    assert prepare_threshold(pooled_engine) is None
