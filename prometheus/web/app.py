@@ -107,6 +107,8 @@ def create_app(settings: Settings, *, read_only: bool = False) -> Starlette:
         raise InputError("the web console needs a database URL")
     engine = make_engine(settings.database_url, application_name="prometheus-web", pool_size=4)
     reader = Reader(engine, TradingCalendar(settings.region_exchanges), CheckPolicy())
+    # LISTEN where the reactor does: PROMETHEUS_LISTEN_URL when the database URL goes
+    # through a transaction pooler, which cannot deliver notifications.
     feed = ChangeFeed(settings.listen_dsn or settings.database_url, reader.version)
     actions_enabled = settings.web_actions_enabled and not read_only
     console = Console(settings, reader, feed, actions_enabled=actions_enabled)

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import date
 from urllib.parse import urlsplit
 
@@ -252,3 +253,35 @@ def test_a_burst_of_notifications_costs_a_few_checks_not_one_each(
     finally:
         reader.engine.dispose()
     assert 1 <= checks <= 4, f"{checks} version checks for 30 notifications"
+
+
+def test_the_console_listens_where_prometheus_listen_url_says(
+    settings: Settings, server_url: str, engine: Engine
+) -> None:
+    # LISTEN is per database: a listen URL naming the server's admin database puts the
+    # console's listener there, while its pages still read the test database.
+    admin = server_url.rsplit("/", 1)[-1].split("?")[0]
+    app = create_app(replace(settings, listen_url=server_url))
+    with running_server(app) as base_url:
+        stream = EventStream(base_url)
+        try:
+            stream.wait_for("ready")
+            feed = app.state.console.feed
+
+            def where() -> list[str]:
+                with engine.connect() as conn:
+                    return list(
+                        conn.execute(
+                            text(
+                                "SELECT datname FROM pg_stat_activity"
+                                " WHERE application_name = :name"
+                            ),
+                            {"name": feed.application_name},
+                        ).scalars()
+                    )
+
+            assert wait_until(where, what="the console's listener") == [admin]
+            get_or_create_run(engine, DAY, "JP")
+            stream.wait_for("change")  # the poll still reads the test database
+        finally:
+            stream.close()
