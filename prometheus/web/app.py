@@ -14,13 +14,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-import jinja2
 import psycopg
-from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,13 +31,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from prometheus.calendar import TradingCalendar
-from prometheus.checks import CheckPolicy, human
+from prometheus.checks import CheckPolicy
 from prometheus.config import Settings, redact_urls
 from prometheus.db.connect import make_engine
 from prometheus.errors import InputError, RunBusy, RunNotFound, first_line
 from prometheus.logs import get_logger
 from prometheus.pipeline import overrides
-from prometheus.pipeline.phases import Phase, parse_phase
+from prometheus.pipeline.phases import parse_phase
 from prometheus.pipeline.state import Run, get_run
 from prometheus.web.feed import ChangeFeed
 from prometheus.web.reads import SESSIONS_DEFAULT, SESSIONS_MAX, Reader, RunFilters
@@ -53,6 +51,7 @@ from prometheus.web.security import (
     login_required,
     set_csrf_cookie,
 )
+from prometheus.web.templating import environment
 
 log = get_logger(__name__)
 
@@ -153,7 +152,7 @@ class Console:
         self.reader = reader
         self.feed = feed
         self.actions_enabled = actions_enabled
-        self.templates = Jinja2Templates(env=_environment())
+        self.templates = Jinja2Templates(env=environment())
 
     async def aclose(self) -> None:
         """End the live streams, the LISTEN connection and the pool."""
@@ -348,47 +347,6 @@ class Console:
             date_from=_date_param(params.get("from")),
             date_to=_date_param(params.get("to")),
         )
-
-
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("prometheus.web", "templates"),
-        autoescape=True,  # every template, whatever its name: database text is text
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["ts"] = _timestamp
-    env.filters["human"] = _human
-    env.globals["url"] = _url
-    env.globals["phases"] = list(Phase)
-    # Constants marked safe once (enum values, no markup in them): the grid uses them in
-    # every cell, and escaping a Markup is free where escaping a str is not.
-    env.globals["phase_class"] = {p: Markup(f"phase-{p.lower()}") for p in Phase}
-    env.globals["phase_name"] = {p: Markup(p.value) for p in Phase}
-    return env
-
-
-@jinja2.pass_context
-def _url(context: Any, name: str, /, query: dict[str, Any] | None = None, **params: Any) -> str:
-    """A route's path (under the app's root path) with an optional query string."""
-    path: str = context["request"].url_for(name, **params).path
-    kept = {k: v for k, v in (query or {}).items() if v not in (None, "")}
-    return f"{path}?{urlencode(kept)}" if kept else path
-
-
-def _timestamp(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _human(delta: timedelta | float | None) -> str:
-    if delta is None:
-        return ""
-    if isinstance(delta, int | float):
-        return f"{delta:.2f}s" if delta < 60 else human(timedelta(seconds=delta))
-    if delta < timedelta(seconds=10):
-        return f"{delta.total_seconds():.2f}s"
-    return human(delta)
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
