@@ -40,6 +40,7 @@ from prometheus.pipeline import overrides
 from prometheus.pipeline.phases import parse_phase
 from prometheus.pipeline.state import Run, get_run
 from prometheus.web.feed import ChangeFeed
+from prometheus.web.inflight import InFlight
 from prometheus.web.reads import SESSIONS_DEFAULT, SESSIONS_MAX, Reader, RunFilters
 from prometheus.web.security import (
     CSRF_FIELD,
@@ -56,6 +57,7 @@ from prometheus.web.templating import environment
 log = get_logger(__name__)
 
 KEEPALIVE_SECONDS = 15.0
+CLOSE_WAIT_SECONDS = 30.0  # for requests still running when the console closes
 MAX_FORM_BYTES = 16 * 1024  # a reason and a token; anything larger is not our form
 
 
@@ -108,9 +110,12 @@ def create_app(settings: Settings, *, read_only: bool = False) -> Starlette:
     reader = Reader(engine, TradingCalendar(settings.region_exchanges), CheckPolicy())
     # LISTEN where the reactor does: PROMETHEUS_LISTEN_URL when the database URL goes
     # through a transaction pooler, which cannot deliver notifications.
-    feed = ChangeFeed(settings.listen_dsn or settings.database_url, reader.version)
+    in_flight = InFlight()
+    feed = ChangeFeed(
+        settings.listen_dsn or settings.database_url, in_flight.counted(reader.version)
+    )
     actions_enabled = settings.web_actions_enabled and not read_only
-    console = Console(settings, reader, feed, actions_enabled=actions_enabled)
+    console = Console(settings, reader, feed, in_flight, actions_enabled=actions_enabled)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -146,26 +151,38 @@ class Console:
     """The pages and actions, over one Reader and one ChangeFeed."""
 
     def __init__(
-        self, settings: Settings, reader: Reader, feed: ChangeFeed, *, actions_enabled: bool
+        self,
+        settings: Settings,
+        reader: Reader,
+        feed: ChangeFeed,
+        in_flight: InFlight,
+        *,
+        actions_enabled: bool,
     ) -> None:
         self.settings = settings
         self.reader = reader
         self.feed = feed
         self.actions_enabled = actions_enabled
         self.templates = Jinja2Templates(env=environment())
+        self._in_flight = in_flight
 
     async def aclose(self) -> None:
-        """End the live streams, the LISTEN connection and the pool."""
+        """End the live streams and the LISTEN connection; close the pool once no request
+        uses it (a connection checked in after the pool was disposed would stay open)."""
         await self.feed.aclose()
+        await run_in_threadpool(self._in_flight.wait_idle, CLOSE_WAIT_SECONDS)
         self.reader.engine.dispose()
 
     def routes(self) -> list[Route | Mount]:
+        tracked = self._in_flight.tracked
         return [
-            Route("/", self.overview, name="overview"),
-            Route("/runs", self.runs, name="runs"),
-            Route("/runs/{run_id:int}", self.run, name="run"),
-            Route("/runs/{run_id:int}/{action:str}", self.confirm, name="confirm"),
-            Route("/runs/{run_id:int}/{action:str}", self.act, methods=["POST"], name="act"),
+            Route("/", tracked(self.overview), name="overview"),
+            Route("/runs", tracked(self.runs), name="runs"),
+            Route("/runs/{run_id:int}", tracked(self.run), name="run"),
+            Route("/runs/{run_id:int}/{action:str}", tracked(self.confirm), name="confirm"),
+            Route(
+                "/runs/{run_id:int}/{action:str}", tracked(self.act), methods=["POST"], name="act"
+            ),
             Route("/events", self.events, name="events"),
             Mount("/static", StaticFiles(packages=[("prometheus.web", "static")]), name="static"),
         ]

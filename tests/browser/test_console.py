@@ -36,8 +36,8 @@ def held(db_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
 
 
 def test_the_overview_follows_a_run_to_completed_without_a_reload(
+    console: str,  # before page: the browser closes first, then the server stops
     page: Page,
-    console: str,
     engine: Engine,
     settings: Settings,
     reactors: ReactorThreads,
@@ -73,7 +73,7 @@ def test_the_overview_follows_a_run_to_completed_without_a_reload(
 
 
 def test_retrying_a_failed_run_through_the_ui_moves_it_and_writes_the_event(
-    page: Page, console: str, engine: Engine, settings: Settings
+    console: str, page: Page, engine: Engine, settings: Settings
 ) -> None:
     from playwright.sync_api import expect
 
@@ -97,7 +97,7 @@ def test_retrying_a_failed_run_through_the_ui_moves_it_and_writes_the_event(
 
 
 def test_a_read_only_console_has_no_action_buttons_and_refuses_a_forged_post(
-    page: Page, read_only_console: str, engine: Engine, settings: Settings
+    read_only_console: str, page: Page, engine: Engine, settings: Settings
 ) -> None:
     from playwright.sync_api import expect
 
