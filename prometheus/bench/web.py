@@ -27,7 +27,7 @@ from prometheus.errors import PrometheusError
 from prometheus.percentiles import summary_ms
 from prometheus.pipeline.phases import Phase
 from prometheus.web.app import create_app
-from prometheus.web.server import running_server
+from prometheus.web.server import running_server, settle
 
 WARMUP_REQUESTS = 5
 WAITING_DAYS = 3  # the newest sessions still wait for a dataset
@@ -46,6 +46,7 @@ def measure_web(
         finally:
             engine.dispose()
         app = create_app(replace(settings, database_url=url, web_user=None, web_password=None))
+        settle(app)  # as `prometheus web` readies its process
         with running_server(app) as base_url:
             pages = {
                 "overview": f"/?sessions={sessions}",

@@ -256,6 +256,12 @@ class Reader:
             row = conn.execute(query("web_version")).one()
         return ":".join(str(v) for v in row)
 
+    def warm(self) -> None:
+        """Load the exchange calendars the overview reads (pandas and holiday tables:
+        seconds, and tens of MB of objects) before the first page asks for them."""
+        for region in self.regions:
+            self._last_sessions(region, date.today(), SESSIONS_DEFAULT)
+
     def _last_sessions(self, region: str, today: date, count: int) -> tuple[date, ...]:
         """The last ``count`` sessions of ``region`` up to ``today``."""
         # Calendar days that hold ``count`` sessions, with room for long holidays.
