@@ -35,6 +35,13 @@ HEARTBEAT_INTERVAL_SECONDS_DEFAULT = 10.0
 POLL_INTERVAL_SECONDS_DEFAULT = 1.0
 #: How often the listener proves again that a notification reaches it.
 LISTENER_CHECK_INTERVAL_SECONDS_DEFAULT = 30.0
+#: A reactor worker's batch under a backlog (README, "Batches"): it takes no further run
+#: once it holds this many, or once it has run this long. 1 run: a transaction per step.
+BATCH_MAX_RUNS_DEFAULT = 16
+BATCH_MAX_MS_DEFAULT = 20.0
+#: PostgreSQL keeps 64 subtransaction ids per backend in shared memory; a batch of more
+#: runs whose tasks write would overflow it, and slow every other session's snapshots.
+BATCH_MAX_RUNS_LIMIT = 64
 #: /healthz and /metrics listen on loopback unless told otherwise: they are not for the world.
 METRICS_HOST_DEFAULT = "127.0.0.1"
 
@@ -67,6 +74,8 @@ class Settings:
     heartbeat_interval: timedelta = timedelta(seconds=HEARTBEAT_INTERVAL_SECONDS_DEFAULT)
     poll_interval: timedelta = timedelta(seconds=POLL_INTERVAL_SECONDS_DEFAULT)
     listener_check_interval: timedelta = timedelta(seconds=LISTENER_CHECK_INTERVAL_SECONDS_DEFAULT)
+    batch_max_runs: int = BATCH_MAX_RUNS_DEFAULT
+    batch_max_time: timedelta = timedelta(milliseconds=BATCH_MAX_MS_DEFAULT)
     # `prometheus web`: actions (retry, cancel) exist only with both, behind basic auth.
     web_user: str | None = None
     web_password: str | None = field(default=None, repr=False)
@@ -84,6 +93,13 @@ class Settings:
             raise InputError("PROMETHEUS_POLL_INTERVAL must be > 0")
         if not 1 <= self.concurrency <= 256:
             raise InputError(f"concurrency must be between 1 and 256, got {self.concurrency}")
+        if not 1 <= self.batch_max_runs <= BATCH_MAX_RUNS_LIMIT:
+            raise InputError(
+                f"PROMETHEUS_BATCH_MAX_RUNS must be between 1 and {BATCH_MAX_RUNS_LIMIT}, "
+                f"got {self.batch_max_runs}"
+            )
+        if self.batch_max_time.total_seconds() < 0:
+            raise InputError("PROMETHEUS_BATCH_MAX_MS must be >= 0")
         if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
             raise InputError(f"invalid metrics port {self.metrics_port}")
         if self.database_url is not None:
@@ -131,6 +147,11 @@ class Settings:
             values["poll_interval"] = timedelta(seconds=seconds)
         if raw := environ.get("PROMETHEUS_CONCURRENCY"):
             values["concurrency"] = _number(raw, "PROMETHEUS_CONCURRENCY", int)
+        if raw := environ.get("PROMETHEUS_BATCH_MAX_RUNS"):
+            values["batch_max_runs"] = _number(raw, "PROMETHEUS_BATCH_MAX_RUNS", int)
+        if raw := environ.get("PROMETHEUS_BATCH_MAX_MS"):
+            milliseconds = _number(raw, "PROMETHEUS_BATCH_MAX_MS", float)
+            values["batch_max_time"] = timedelta(milliseconds=milliseconds)
         if raw := environ.get("PROMETHEUS_REGION_EXCHANGES"):
             values["region_exchanges"] = _region_map(raw)
         if user := environ.get("PROMETHEUS_WEB_USER"):

@@ -22,6 +22,46 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.engine_run_holds_guard() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF TG_OP = 'UPDATE'
+       AND OLD.released_at IS NULL
+       AND NEW.released_by IS NOT NULL
+       AND (NEW.hold_id, NEW.region, NEW.phase, NEW.from_date, NEW.to_date, NEW.reason,
+            NEW.held_by, NEW.held_at)
+           IS NOT DISTINCT FROM
+           (OLD.hold_id, OLD.region, OLD.phase, OLD.from_date, OLD.to_date, OLD.reason,
+            OLD.held_by, OLD.held_at) THEN
+        NEW.released_at := clock_timestamp();
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'engine_run_holds keeps its history: a hold is only ever released, once (% refused)', TG_OP
+        USING ERRCODE = 'PX002';
+END
+$$;
+
+CREATE FUNCTION public.engine_run_holds_released() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+DECLARE
+    first_id bigint;
+    released bigint;
+BEGIN
+    SELECT min(hold_id), count(*) INTO first_id, released FROM released_rows;
+    IF released > 0 THEN
+        PERFORM pg_notify('prometheus_holds', json_build_object(
+            'hold_id', first_id,
+            'hold_count', released
+        )::text);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
 CREATE FUNCTION public.engine_run_purges_append_only() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
@@ -522,6 +562,44 @@ CREATE TABLE public.engine_run_grants (
     to_phase text
 );
 
+CREATE TABLE public.engine_run_holds (
+    hold_id bigint NOT NULL,
+    region text NOT NULL,
+    phase text,
+    from_date date,
+    to_date date,
+    reason text NOT NULL,
+    held_by text NOT NULL,
+    held_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    released_by text,
+    released_at timestamp with time zone,
+    release_reason text,
+    CONSTRAINT engine_run_holds_check CHECK ((from_date <= to_date)),
+    CONSTRAINT engine_run_holds_check1 CHECK ((((released_at IS NULL) = (released_by IS NULL)) AND ((released_at IS NULL) = (release_reason IS NULL)))),
+    CONSTRAINT engine_run_holds_held_by_check CHECK ((btrim(held_by) <> ''::text)),
+    CONSTRAINT engine_run_holds_phase_check CHECK ((phase = ANY (ARRAY['DATA_READY'::text, 'SIGNALS_DONE'::text, 'UNIVERSES_DONE'::text]))),
+    CONSTRAINT engine_run_holds_reason_check CHECK ((btrim(reason) <> ''::text)),
+    CONSTRAINT engine_run_holds_region_check CHECK ((region <> ''::text)),
+    CONSTRAINT engine_run_holds_release_reason_check CHECK ((btrim(release_reason) <> ''::text)),
+    CONSTRAINT engine_run_holds_released_by_check CHECK ((btrim(released_by) <> ''::text))
+);
+
+CREATE VIEW public.engine_run_hold_coverage AS
+ SELECT h.hold_id,
+    r.run_id
+   FROM (public.engine_run_holds h
+     JOIN public.engine_runs r ON (((r.region = h.region) AND ((h.phase IS NULL) OR (r.phase = h.phase)) AND ((h.from_date IS NULL) OR (r.as_of_date >= h.from_date)) AND ((h.to_date IS NULL) OR (r.as_of_date <= h.to_date)))))
+  WHERE ((h.released_at IS NULL) AND (r.phase <> ALL (ARRAY['COMPLETED'::text, 'FAILED'::text])));
+
+ALTER TABLE public.engine_run_holds ALTER COLUMN hold_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.engine_run_holds_hold_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 ALTER TABLE public.engine_run_purges ALTER COLUMN purge_id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.engine_run_purges_purge_id_seq
     START WITH 1
@@ -539,6 +617,22 @@ ALTER TABLE public.engine_runs ALTER COLUMN run_id ADD GENERATED ALWAYS AS IDENT
     NO MAXVALUE
     CACHE 1
 );
+
+CREATE VIEW public.engine_runs_with_holds AS
+ SELECT r.run_id,
+    r.as_of_date,
+    r.region,
+    r.phase,
+    r.attempts,
+    r.last_error,
+    r.next_attempt_at,
+    r.created_at,
+    r.updated_at,
+    r.phase_changed_at,
+    ( SELECT min(c.hold_id) AS min
+           FROM public.engine_run_hold_coverage c
+          WHERE (c.run_id = r.run_id)) AS hold_id
+   FROM public.engine_runs r;
 
 CREATE TABLE public.ingestion_batches (
     dataset text NOT NULL,
@@ -615,6 +709,9 @@ ALTER TABLE ONLY public.engine_run_events
 ALTER TABLE ONLY public.engine_run_grants
     ADD CONSTRAINT engine_run_grants_pkey PRIMARY KEY (txid, kind, run_id);
 
+ALTER TABLE ONLY public.engine_run_holds
+    ADD CONSTRAINT engine_run_holds_pkey PRIMARY KEY (hold_id);
+
 ALTER TABLE ONLY public.engine_run_purges
     ADD CONSTRAINT engine_run_purges_pkey PRIMARY KEY (purge_id);
 
@@ -649,6 +746,8 @@ CREATE INDEX engine_run_events_failed_idx ON public.engine_run_events USING btre
 
 CREATE INDEX engine_run_events_run_idx ON public.engine_run_events USING btree (run_id, event_id);
 
+CREATE UNIQUE INDEX engine_run_holds_active_idx ON public.engine_run_holds USING btree (region, COALESCE(phase, ''::text), COALESCE(from_date, '-infinity'::date), COALESCE(to_date, 'infinity'::date)) WHERE (released_at IS NULL);
+
 CREATE INDEX engine_runs_active_idx ON public.engine_runs USING btree (phase, phase_changed_at) WHERE (phase <> ALL (ARRAY['COMPLETED'::text, 'FAILED'::text]));
 
 CREATE INDEX engine_runs_due_idx ON public.engine_runs USING btree (COALESCE(next_attempt_at, phase_changed_at), run_id) WHERE (phase = ANY (ARRAY['DATA_READY'::text, 'SIGNALS_DONE'::text, 'UNIVERSES_DONE'::text]));
@@ -660,6 +759,12 @@ CREATE INDEX instruments_region_idx ON public.instruments USING btree (region, i
 CREATE TRIGGER engine_run_events_append_only BEFORE DELETE OR UPDATE ON public.engine_run_events FOR EACH ROW EXECUTE FUNCTION public.engine_run_events_append_only();
 
 CREATE TRIGGER engine_run_events_no_truncate BEFORE TRUNCATE ON public.engine_run_events FOR EACH STATEMENT EXECUTE FUNCTION public.prometheus_refuse_truncate();
+
+CREATE TRIGGER engine_run_holds_guard BEFORE DELETE OR UPDATE ON public.engine_run_holds FOR EACH ROW EXECUTE FUNCTION public.engine_run_holds_guard();
+
+CREATE TRIGGER engine_run_holds_no_truncate BEFORE TRUNCATE ON public.engine_run_holds FOR EACH STATEMENT EXECUTE FUNCTION public.prometheus_refuse_truncate();
+
+CREATE TRIGGER engine_run_holds_released AFTER UPDATE ON public.engine_run_holds REFERENCING NEW TABLE AS released_rows FOR EACH STATEMENT EXECUTE FUNCTION public.engine_run_holds_released();
 
 CREATE TRIGGER engine_run_purges_append_only BEFORE DELETE OR UPDATE ON public.engine_run_purges FOR EACH ROW EXECUTE FUNCTION public.engine_run_purges_append_only();
 

@@ -41,12 +41,13 @@ def measure_throughput(
 ) -> list[dict[str, Any]]:
     assert settings.database_url is not None
     return [
-        _measure(settings.database_url, runs, count, concurrency, timeout_s, progress)
+        _measure(settings, settings.database_url, runs, count, concurrency, timeout_s, progress)
         for count in reactor_counts
     ]
 
 
 def _measure(
+    settings: Settings,
     server_url: str,
     runs: int,
     reactors: int,
@@ -63,7 +64,7 @@ def _measure(
                     {"start": "2000-01-01", "region": "BENCH", "runs": runs},
                 )
             progress(f"{reactors} reactor(s): starting")
-            with _reactors(url, reactors, concurrency) as processes:
+            with _reactors(url, reactors, concurrency, settings) as processes:
                 _wait_listening(engine, reactors)
                 started = time.perf_counter()
                 with engine.begin() as conn:
@@ -87,6 +88,8 @@ def _measure(
     return {
         "reactors": reactors,
         "concurrency": concurrency,
+        "batch_max_runs": settings.batch_max_runs,
+        "batch_max_ms": settings.batch_max_time.total_seconds() * 1000,
         "runs": runs,
         "seconds": round(elapsed, 3),
         "runs_per_s": round(runs / elapsed, 1),
@@ -96,9 +99,14 @@ def _measure(
 
 
 @contextmanager
-def _reactors(url: str, count: int, concurrency: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+def _reactors(
+    url: str, count: int, concurrency: int, settings: Settings
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     env = subprocess_environment(
-        PROMETHEUS_DATABASE_URL=url, PROMETHEUS_PHASE_TASKS=noop_tasks.__name__
+        PROMETHEUS_DATABASE_URL=url,
+        PROMETHEUS_PHASE_TASKS=noop_tasks.__name__,
+        PROMETHEUS_BATCH_MAX_RUNS=str(settings.batch_max_runs),
+        PROMETHEUS_BATCH_MAX_MS=str(settings.batch_max_time.total_seconds() * 1000),
     )
     command = [
         sys.executable,

@@ -8,6 +8,7 @@ reactor can export the same figures as gauges. ``policy`` says what counts as a 
 from prometheus.checks.policy import (
     DATA_LATE_AFTER_DEFAULT,
     MAX_FAILURES_DEFAULT,
+    MAX_HOLD_AGE_DEFAULT,
     MAX_NOTIFY_QUEUE_DEFAULT,
     REACTOR_SILENT_AFTER_DEFAULT,
     STUCK_AFTER_DEFAULT,
@@ -30,6 +31,7 @@ from prometheus.checks.problems import (
     Problem,
     ProblemKind,
     ReactorSilent,
+    StaleHold,
     StuckRun,
     TooManyFailures,
     human,
@@ -39,6 +41,7 @@ from prometheus.checks.report import REACTOR_LOOKBACK, CheckReport, find_problem
 __all__ = [
     "DATA_LATE_AFTER_DEFAULT",
     "MAX_FAILURES_DEFAULT",
+    "MAX_HOLD_AGE_DEFAULT",
     "MAX_NOTIFY_QUEUE_DEFAULT",
     "REACTOR_LOOKBACK",
     "REACTOR_SILENT_AFTER_DEFAULT",
@@ -58,6 +61,7 @@ __all__ = [
     "Problem",
     "ProblemKind",
     "ReactorSilent",
+    "StaleHold",
     "StuckAfter",
     "StuckRun",
     "TooManyFailures",

@@ -19,6 +19,8 @@ DATA_LATE_AFTER_DEFAULT = timedelta(hours=4)
 REACTOR_SILENT_AFTER_DEFAULT = timedelta(minutes=2)
 #: pg_notification_queue_usage() above this is a problem: healthy queues sit near 0.
 MAX_NOTIFY_QUEUE_DEFAULT = 0.5
+#: A hold is for a while (bad data being fixed); one forgotten for a day holds the books.
+MAX_HOLD_AGE_DEFAULT = timedelta(hours=24)
 #: WAITING_FOR_DATA is not "stuck": its lateness is measured from the session close.
 STUCK_PHASES = tuple(p for p in Phase if p in WORKABLE)
 
@@ -79,6 +81,7 @@ class CheckPolicy:
     reactor_silent_after: timedelta = REACTOR_SILENT_AFTER_DEFAULT
     require_reactor: bool = False
     max_notify_queue: float = MAX_NOTIFY_QUEUE_DEFAULT  # a fraction of the queue, 0..1
+    max_hold_age: timedelta = MAX_HOLD_AGE_DEFAULT
 
     def __post_init__(self) -> None:
         # Frozen means frozen: a caller's dict must not change the policy afterwards.
@@ -94,6 +97,7 @@ class CheckPolicy:
             ("--stuck-after", self.stuck_after),
             ("--window", self.window),
             ("--reactor-silent-after", self.reactor_silent_after),
+            ("--max-hold-age", self.max_hold_age),
             *((f"--stuck-after {p}", v) for p, v in self.stuck_after_by_phase.items()),
         ):
             if value <= timedelta(0):

@@ -22,6 +22,7 @@ class ProblemKind(StrEnum):
     LISTENER_DEAF = "LISTENER_DEAF"
     FAILURES = "FAILURES"
     STUCK = "STUCK"
+    HOLD_STALE = "HOLD_STALE"
     BATCH_REGRESSED = "BATCH_REGRESSED"
     DATA_LATE = "DATA_LATE"
     NO_DATASETS = "NO_DATASETS"
@@ -205,6 +206,29 @@ class NoDatasets:
         )
 
 
+@dataclass(frozen=True)
+class StaleHold:
+    """A hold placed longer ago than the limit, still holding: held books are late books."""
+
+    kind: ClassVar[ProblemKind] = ProblemKind.HOLD_STALE
+    hold_id: int
+    scope: str  # as `runs holds` describes it: region, phase, dates
+    held_by: str
+    held_at: datetime
+    age: timedelta
+    limit: timedelta
+    runs_held: int
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"hold {self.hold_id} on {self.scope} by {self.held_by} for {human(self.age)} "
+            f"(limit {human(self.limit)}) holds {self.runs_held} run(s): {_short(self.reason)}"
+            " (`prometheus runs release " + str(self.hold_id) + " --reason ...` when it is over)"
+        )
+
+
 Problem = (
     StuckRun
     | DataLate
@@ -214,6 +238,7 @@ Problem = (
     | NotifyQueueFull
     | BatchRegressed
     | NoDatasets
+    | StaleHold
 )
 
 

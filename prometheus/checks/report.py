@@ -26,11 +26,13 @@ from prometheus.checks.problems import (
     Problem,
     ProblemKind,
     ReactorSilent,
+    StaleHold,
     StuckRun,
     TooManyFailures,
     human,
 )
 from prometheus.db.queries import query
+from prometheus.pipeline.holds import HoldScope
 from prometheus.pipeline.phases import Phase
 
 #: A silent reactor is a problem only if some reactor heartbeated this recently (SPEC 5):
@@ -49,6 +51,8 @@ class CheckReport:
     failed_in_window: int
     live_reactors: int
     notify_queue_usage: float  # pg_notification_queue_usage(), 0..1
+    active_holds: int = 0
+    runs_held: int = 0  # active runs an active hold covers
 
     @property
     def ok(self) -> bool:
@@ -71,10 +75,15 @@ class CheckReport:
         total = sum(self.runs_by_phase.values())
         phases = ", ".join(f"{n} {p}" for p, n in self.runs_by_phase.items() if n)
         reactors = f"{self.live_reactors} live reactor(s)" if self.live_reactors else "no reactor"
+        holds = (
+            f"; {self.active_holds} hold(s) holding {self.runs_held} run(s)"
+            if self.active_holds
+            else ""
+        )
         return (
             f"OK: {total} run(s){f' ({phases})' if phases else ''}; "
             f"{self.failed_in_window} failed within {human(self.policy.window)} "
-            f"(max {self.policy.max_failures}); {reactors}"
+            f"(max {self.policy.max_failures}); {reactors}{holds}"
         )
 
 
@@ -103,6 +112,8 @@ def find_problems(
             if len(failed) > policy.max_failures:
                 problems.append(TooManyFailures(policy.window, policy.max_failures, failed))
             problems += _stuck_runs(conn, policy, at)
+            problems += _stale_holds(conn, policy, at)
+            holds = conn.execute(query("check_holds")).one()
             problems += _regressed_batches(conn)
             problems += _waiting_runs(conn, policy, at, calendar)
     problems.sort(key=lambda p: list(ProblemKind).index(p.kind))  # stable: keeps row order
@@ -114,6 +125,8 @@ def find_problems(
         failed_in_window=len(failed),
         live_reactors=live,
         notify_queue_usage=usage,
+        active_holds=holds.active_holds,
+        runs_held=holds.runs_held,
     )
 
 
@@ -181,6 +194,22 @@ def _stuck_runs(conn: Connection, policy: CheckPolicy, at: datetime) -> Iterator
             limit=m["stuck_after"],
             attempts=m["attempts"],
             last_error=m["last_error"],
+        )
+
+
+def _stale_holds(conn: Connection, policy: CheckPolicy, at: datetime) -> Iterator[StaleHold]:
+    params = {"now": at, "max_age_s": policy.max_hold_age.total_seconds()}
+    for row in conn.execute(query("check_stale_holds"), params):
+        phase = Phase(row.phase) if row.phase else None
+        yield StaleHold(
+            hold_id=row.hold_id,
+            scope=HoldScope(row.region, phase, row.from_date, row.to_date).describe(),
+            held_by=row.held_by,
+            held_at=row.held_at,
+            age=row.age,
+            limit=policy.max_hold_age,
+            runs_held=row.runs_held,
+            reason=row.reason,
         )
 
 

@@ -101,6 +101,12 @@ def check(
             help="pg_notification_queue_usage() above this is a problem (0 to below 1).",
         ),
     ] = None,
+    max_hold_age: Annotated[
+        timedelta | None,
+        _duration_option(
+            "--max-hold-age", "24h", "A hold placed this long ago and not released is stale."
+        ),
+    ] = None,
     fmt: Annotated[
         CheckFormat,
         typer.Option("--format", metavar="[text|json]", help="Text lines or one JSON object."),
@@ -109,12 +115,14 @@ def check(
     """Monitoring for cron and Nagios: exit 1 and one line per problem, else 0 and a summary.
 
     Problems: stuck runs, late data, failures over the window, a silent reactor, a reactor
-    whose listener cannot hear, a filling NOTIFY queue, regressed ingestion batches, and
-    waiting runs in a region that requires no datasets.
+    whose listener cannot hear, a filling NOTIFY queue, regressed ingestion batches,
+    waiting runs in a region that requires no datasets, and holds left in place too long
+    (a held run is not stuck: its hold is reported instead).
     """
     from prometheus.checks import (
         DATA_LATE_AFTER_DEFAULT,
         MAX_FAILURES_DEFAULT,
+        MAX_HOLD_AGE_DEFAULT,
         MAX_NOTIFY_QUEUE_DEFAULT,
         REACTOR_SILENT_AFTER_DEFAULT,
         WINDOW_DEFAULT,
@@ -135,6 +143,7 @@ def check(
         reactor_silent_after=_given(reactor_silent_after, REACTOR_SILENT_AFTER_DEFAULT),
         require_reactor=require_reactor,
         max_notify_queue=MAX_NOTIFY_QUEUE_DEFAULT if max_notify_queue is None else max_notify_queue,
+        max_hold_age=_given(max_hold_age, MAX_HOLD_AGE_DEFAULT),
     )
     calendar = TradingCalendar(cli.settings.region_exchanges)
     report = find_problems(cli.engine(), policy, calendar=calendar)
@@ -165,6 +174,8 @@ def report_json(report: CheckReport) -> dict[str, Any]:
         "failed_in_window": report.failed_in_window,
         "live_reactors": report.live_reactors,
         "notify_queue_usage": report.notify_queue_usage,
+        "active_holds": report.active_holds,
+        "runs_held": report.runs_held,
         "policy": {
             "stuck_after_s": policy.stuck_after.total_seconds(),
             "stuck_after_by_phase_s": {
@@ -176,6 +187,7 @@ def report_json(report: CheckReport) -> dict[str, Any]:
             "reactor_silent_after_s": policy.reactor_silent_after.total_seconds(),
             "require_reactor": policy.require_reactor,
             "max_notify_queue": policy.max_notify_queue,
+            "max_hold_age_s": policy.max_hold_age.total_seconds(),
         },
         "problems": [
             {"kind": str(p.kind), "message": p.message, **_jsonable(asdict(p))}

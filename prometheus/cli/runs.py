@@ -12,11 +12,13 @@ import typer
 
 from prometheus.calendar import TradingCalendar
 from prometheus.cli.context import command_group, state
+from prometheus.cli.holds import hold, hold_record, holds_command, release
 from prometheus.cli.output import (
     Progress,
     ResultFormat,
     ResultFormatOption,
     jsonable,
+    note,
     result,
     warn,
 )
@@ -60,6 +62,7 @@ RUN_COLUMNS = [
     "phase_changed_at",
     "updated_at",
     "last_error",
+    "hold_id",
 ]
 EVENT_COLUMNS = ["event_id", "at", "kind", "from_phase", "to_phase", "actor", "detail"]
 #: `runs list` at 80 columns: times as ages, updated_at left to csv/json, the error cut.
@@ -83,8 +86,14 @@ EVENT_TABLE = [
     Column("actor", squeeze=True),
 ]
 #: `runs show`'s run, a field per line and every value whole.
-RUN_FIELDS = [c for c in RUN_COLUMNS if c not in ("run_id", "as_of_date", "region", "phase")]
+RUN_FIELDS = [
+    c for c in RUN_COLUMNS if c not in ("run_id", "as_of_date", "region", "phase", "hold_id")
+]
 RUN_FIELDS.insert(RUN_FIELDS.index("phase_changed_at"), "created_at")
+
+app.command()(hold)
+app.command()(release)
+app.command("holds")(holds_command)
 
 
 @app.command()
@@ -135,6 +144,8 @@ def advance(
     step = advance_run(engine, run, settings=cli.settings, actor=cli.actor)
     if step.outcome is Outcome.BUSY:
         raise PrometheusError(f"run {run.run_id} is being advanced by another process")
+    if step.outcome is Outcome.HELD:
+        note(f"prometheus: run {run.run_id} is held: `prometheus runs show` says by what")
     result(_step_line(step), _step_record(step), fmt)
     if step.attempt_failed:
         raise typer.Exit(1)
@@ -174,32 +185,43 @@ def list_command(
     region: RegionFilter = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
-    """List runs, oldest first."""
+    """List runs, oldest first; a run a hold covers shows HELD after its phase."""
     from prometheus.pipeline.reads import list_runs
 
     runs = list_runs(state(ctx).engine(), phase=phase, region=region)
-    render([as_record(r) for r in runs], RUN_COLUMNS, fmt, table=RUN_TABLE)
+    records = [as_record(r) for r in runs]
+    if fmt is Format.TABLE:  # csv and json carry hold_id; a table marks the phase
+        for record in records:
+            if record["hold_id"] is not None:
+                record["phase"] = f"{record['phase']} HELD"
+    render(records, RUN_COLUMNS, fmt, table=RUN_TABLE)
 
 
 @app.command()
 def show(ctx: typer.Context, as_of: AsOf, region: Region, fmt: FormatOption = Format.TABLE) -> None:
-    """One run and its audit trail."""
+    """One run, the holds that keep it from advancing, and its audit trail."""
+    from prometheus.pipeline.holds import holds_of_run
     from prometheus.pipeline.reads import find_run, run_events
 
     engine = state(ctx).engine()
     run = _require(find_run(engine, as_of, region), as_of, region)
     events = [as_record(e) for e in run_events(engine, run.run_id)]
+    held = holds_of_run(engine, run.run_id)
+    holds = [hold_record(h) for h in held]
     if fmt is Format.JSON:
-        record = {**as_record(run), "events": events}
+        record = {**as_record(run), "holds": holds, "events": events}
         sys.stdout.write(json.dumps(jsonable(record), indent=2) + "\n")
     elif fmt is Format.CSV:
-        render([as_record(run)], RUN_COLUMNS, fmt)
+        render([as_record(run)], RUN_COLUMNS, fmt)  # its hold_id says whether it is held
         render(events, EVENT_COLUMNS, fmt)
     else:
         now = datetime.now(UTC)
-        print(f"run {run.run_id}  {run.as_of_date}  {run.region}  {run.phase}")
+        mark = "  HELD" if held else ""
+        print(f"run {run.run_id}  {run.as_of_date}  {run.region}  {run.phase}{mark}")
         for line in record_lines(as_record(run), RUN_FIELDS, now=now):
             print(f"  {line}")
+        for h in held:
+            print(f"  held by {h.describe()} ({h.held_by}, {age(h.held_at, now)}): {h.reason}")
         print()
         for line in event_lines(events, now=now, width=output_width()):
             print(line)

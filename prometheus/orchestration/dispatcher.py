@@ -4,6 +4,11 @@ A notification does not carry work: it wakes a worker, and the worker claims the
 due run that nobody holds (``FOR NO KEY UPDATE SKIP LOCKED``). So notifications for one run
 coalesce by construction, several reactors never try the same run, and nothing is lost
 between a wake and a claim: a worker claims until nothing is due before it sleeps.
+
+Under a backlog (its next claim still finds a due run no idle worker has taken) a worker
+steps several runs per transaction, up to the batch limits (``PROMETHEUS_BATCH_MAX_RUNS``,
+``PROMETHEUS_BATCH_MAX_MS``), and carries them on together, phase after phase; with no
+backlog, or with slow tasks, each transaction holds one run, as ever (``pipeline.stepping``).
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from prometheus.db.sqlstate import is_standby_error, standby_error
 from prometheus.errors import first_line
 from prometheus.logs import get_logger
 from prometheus.orchestration.metrics import ReactorMetrics
-from prometheus.pipeline.state import Outcome, Step, advance_next, advance_run
-from prometheus.pipeline.stepping import TERMINATE_GRACE_S
+from prometheus.pipeline.state import Outcome, Run, Step, advance_batch
+from prometheus.pipeline.stepping import TERMINATE_GRACE_S, BatchLimits
 
 log = get_logger(__name__)
 
@@ -50,6 +55,7 @@ class Dispatcher:
         # progress, and which workers a task that never returns has wedged.
         self._stepping: dict[int, float] = {}
         self._wedged_after = settings.phase_timeout.total_seconds() + TERMINATE_GRACE_S
+        self._limits = BatchLimits(settings.batch_max_runs, settings.batch_max_time.total_seconds())
         self._threads = [
             threading.Thread(target=self._work, name=f"dispatcher-{i}", daemon=True)
             for i in range(settings.concurrency)
@@ -115,66 +121,70 @@ class Dispatcher:
                 log.error("dispatch.crashed", error=first_line(exc), error_type=type(exc).__name__)
 
     def _drain(self, notified_at: float | None) -> None:
-        """Claim and step runs until nothing is due (or a stop is requested)."""
+        """Claim and step runs until nothing is due (or a stop is requested): the runs
+        this worker has moved on first, step after step until they wait, finish or fail,
+        then the oldest due runs."""
+        mine: list[int] = []
         while self._accepting:
             if notified_at is not None:
                 self._metrics.notification_to_start.observe(time.monotonic() - notified_at)
                 notified_at = None
-            step = self._step(None)
-            if step is None:
+            steps = self._step(mine)
+            if not steps:
                 return
-            while step is not None and step.run and step.should_continue and self._accepting:
-                step = self._step(step.run.run_id)
+            mine = [s.run.run_id for s in steps if s.run is not None and s.should_continue]
 
-    def _step(self, run_id: int | None) -> Step | None:
-        """One step of that run, or (``None``) of the oldest due run; None if no step."""
+    def _step(self, mine: list[int]) -> list[Step]:
+        """One transaction: a step of each run of ``mine``, topped up with due runs while
+        the batch limits allow; the steps taken, none if there was nothing to claim."""
         worker = threading.get_ident()
-        started = time.monotonic()
+
+        def task_started(run: Run) -> None:
+            with self._cond:
+                self._stepping[worker] = time.monotonic()
+
         with self._cond:
-            self._stepping[worker] = started
+            self._stepping[worker] = time.monotonic()
         try:
-            return self._try_step(run_id, started)
-        except Exception as exc:  # a bug or a refusal, not an outage: say which run, go on
+            return self._try_step(mine, task_started)
+        except Exception as exc:  # a bug or a refusal, not an outage: say which runs, go on
             log.error(
                 "dispatch.crashed",
-                run_id=run_id,
+                run_ids=mine,
                 error=first_line(exc),
                 error_type=type(exc).__name__,
             )
-            return None
+            return []
         finally:
             with self._cond:
                 del self._stepping[worker]
 
-    def _try_step(self, run_id: int | None, started: float) -> Step | None:
+    def _try_step(self, mine: list[int], task_started: Callable[[Run], None]) -> list[Step]:
         for attempt in (1, 2):
             try:
-                if run_id is None:
-                    step = advance_next(
-                        self._engine, settings=self._settings, actor=self._actor, notify=False
-                    )
-                else:
-                    step = advance_run(
-                        self._engine,
-                        run_id,
-                        settings=self._settings,
-                        actor=self._actor,
-                        notify=False,
-                    )
+                steps = advance_batch(
+                    self._engine,
+                    runs=mine,
+                    limits=self._limits,
+                    settings=self._settings,
+                    actor=self._actor,
+                    notify=False,
+                    on_task=task_started,
+                )
                 break
             except DBAPIError as exc:
                 # A pooled connection killed under us (server restart): the pool has been
                 # invalidated, so one retry runs on a fresh connection.
                 if exc.connection_invalidated and attempt == 1:
                     continue
-                log.warning("dispatch.failed", run_id=run_id, error=self._describe(exc))
-                return None
+                log.warning("dispatch.failed", run_ids=mine, error=self._describe(exc))
+                return []
             except SQLAlchemyError as exc:
-                log.warning("dispatch.failed", run_id=run_id, error=first_line(exc))
-                return None
-        if step is not None:
-            self._observe(step, time.monotonic() - started)
-        return step
+                log.warning("dispatch.failed", run_ids=mine, error=first_line(exc))
+                return []
+        for step in steps:
+            self._observe(step)
+        return steps
 
     def _describe(self, exc: DBAPIError) -> str:
         """The error as one line; a standby's refusal to write says what to set."""
@@ -182,12 +192,12 @@ class Dispatcher:
             return str(standby_error(self._settings.redacted_dsn()))
         return first_line(exc)
 
-    def _observe(self, step: Step, seconds: float) -> None:
+    def _observe(self, step: Step) -> None:
         if step.phase is None or step.run is None:
             return  # no task ran: waiting, busy, backing off or terminal
         if step.outcome is Outcome.ADVANCED:
             self._metrics.transitions.labels(step.phase, step.run.phase).inc()
-            self._metrics.phase_duration.labels(step.phase).observe(seconds)
+            self._metrics.phase_duration.labels(step.phase).observe(step.took_s or 0.0)
         else:
             self._metrics.failures.labels(step.phase).inc()
             if step.outcome is Outcome.RETRY_SCHEDULED:

@@ -45,6 +45,7 @@ from prometheus.orchestration.metrics import ReactorMetrics
 from prometheus.orchestration.notifications import (
     Channel,
     DataArrived,
+    HoldsReleased,
     MalformedPayload,
     parse_notification,
 )
@@ -257,7 +258,10 @@ class Listener:
                 "notification.malformed", channel=channel, error=str(exc), payload=payload[:200]
             )
             return
-        if isinstance(event, DataArrived) or event.phase in WORKABLE:
+        if isinstance(event, HoldsReleased):
+            # Any number of runs may have been held and be due now: every worker looks.
+            self._dispatcher.wake_all()
+        elif isinstance(event, DataArrived) or event.phase in WORKABLE:
             # A run created WAITING_FOR_DATA or turned terminal needs no advance; every
             # later phase change notifies again (or is made by a reactor that keeps
             # stepping the run itself), so skipping it loses nothing.

@@ -1,4 +1,4 @@
-"""The two channels and their payloads, parsed by one function.
+"""Our channels and their payloads, parsed by one function.
 
 A notification only wakes the reactor: the row decides. So parsing checks shapes and
 types and nothing more, and anything malformed is logged and dropped, never trusted.
@@ -22,6 +22,7 @@ from prometheus.errors import PrometheusError
 class Channel(StrEnum):
     ENGINE_RUNS = "prometheus_engine_runs"
     INGESTION = "prometheus_ingestion"
+    HOLDS = "prometheus_holds"
 
 
 class MalformedPayload(PrometheusError):
@@ -52,7 +53,16 @@ class DataArrived:
     dataset_count: int
 
 
-Notification = RunChanged | DataArrived
+@dataclass(frozen=True)
+class HoldsReleased:
+    """``prometheus_holds``: holds were released (one statement: ``hold_id`` is the first
+    of them, ``hold_count`` how many). The runs they held may be due now."""
+
+    hold_id: int
+    hold_count: int
+
+
+Notification = RunChanged | DataArrived | HoldsReleased
 
 
 def parse_notification(channel: str, payload: str) -> Notification:
@@ -69,6 +79,8 @@ def parse_notification(channel: str, payload: str) -> Notification:
             as_of_date=_date(data, "as_of_date") if "as_of_date" in data else None,
             region=_str(data, "region") if "region" in data else None,
         )
+    if channel == Channel.HOLDS:
+        return HoldsReleased(hold_id=_int(data, "hold_id"), hold_count=_int(data, "hold_count"))
     if channel == Channel.INGESTION:
         return DataArrived(
             as_of_date=_date(data, "as_of_date"),

@@ -61,14 +61,7 @@ def write_phase(
 ) -> Run:
     """The phase change itself, in the caller's transaction; the database's guard
     trigger validates it and its audit trigger records who asked and why."""
-    params = {
-        "run_id": run.run_id,
-        "from_phase": run.phase,
-        "to_phase": phase,
-        "actor": actor,
-        "detail": json.dumps(dict(detail), default=str),
-        "notify": notify,
-    }
+    params = phase_change_params(run, phase, actor=actor, detail=detail, notify=notify)
     with (
         mapped_errors(),
         driver_connection(conn) as driver,
@@ -80,6 +73,20 @@ def write_phase(
             f"run {run.run_id} is no longer in {run.phase}; it changed meanwhile, nothing written"
         )
     return Run.from_mapping(row)
+
+
+def phase_change_params(
+    run: Run, phase: Phase, *, actor: str, detail: Mapping[str, Any], notify: bool
+) -> dict[str, Any]:
+    """The ``update_phase`` query's parameters: from the phase the run was read in."""
+    return {
+        "run_id": run.run_id,
+        "from_phase": run.phase,
+        "to_phase": phase,
+        "actor": actor,
+        "detail": json.dumps(dict(detail), default=str),
+        "notify": notify,
+    }
 
 
 def about(run: Run) -> AbstractContextManager[object]:

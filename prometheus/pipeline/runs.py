@@ -25,6 +25,9 @@ class Run:
     created_at: datetime
     updated_at: datetime
     phase_changed_at: datetime
+    # The oldest active hold that covers the run when it was read (None: not held, or
+    # read by a statement that does not look: a phase change's own result).
+    hold_id: int | None = None
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Run:
@@ -43,6 +46,7 @@ class Run:
             created_at=m["created_at"],
             updated_at=m["updated_at"],
             phase_changed_at=m["phase_changed_at"],
+            hold_id=m.get("hold_id"),
         )
 
 
@@ -66,6 +70,7 @@ class Outcome(StrEnum):
     TERMINAL = "terminal"  # COMPLETED or FAILED already
     BACKING_OFF = "backing_off"  # a failed attempt's backoff has not elapsed
     BUSY = "busy"  # another process holds the run (or it does not exist)
+    HELD = "held"  # an operator's hold covers the run: nothing claims it until released
     RETRY_SCHEDULED = "retry_scheduled"  # the attempt failed; retried after the backoff
     FAILED = "failed"  # the attempt failed and that was the last one: the run is FAILED
 
@@ -76,6 +81,7 @@ class Step:
     run: Run | None  # as the step left it
     error: str | None = None
     phase: Phase | None = None  # the phase whose task ran, if one did
+    took_s: float | None = None  # from its claim to its commit (the phase duration metric)
 
     @property
     def attempt_failed(self) -> bool:

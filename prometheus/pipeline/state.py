@@ -7,7 +7,7 @@ step runs) and in the database's triggers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -28,7 +28,7 @@ from prometheus.pipeline.reads import (
     transaction,
 )
 from prometheus.pipeline.runs import Event, Outcome, Run, Step
-from prometheus.pipeline.stepping import claim_and_step
+from prometheus.pipeline.stepping import ONE_RUN, BatchLimits, step_runs
 
 __all__ = [
     "Event",
@@ -36,6 +36,7 @@ __all__ = [
     "Run",
     "Step",
     "advance_all",
+    "advance_batch",
     "advance_next",
     "advance_run",
     "count_due_runs",
@@ -123,13 +124,27 @@ def advance_run(
     ``settings`` default to this process's (``PROMETHEUS_*``). ``notify=False`` is for a
     caller that will keep stepping this run itself: the intermediate phase changes then
     wake nobody, which spares a NOTIFY each (a cluster-wide lock at commit); the run's
-    arrival in COMPLETED or FAILED is always announced.
+    arrival in COMPLETED or FAILED is always announced. A run an operator's hold covers
+    is not stepped (Outcome.HELD); one another process holds is BUSY.
     """
     settings = settings or Settings.from_process_env()
     run_id = run if isinstance(run, int) else run.run_id
-    return claim_and_step(
-        db, query("claim_run"), {"run_id": run_id}, settings=settings, actor=actor, notify=notify
-    ) or Step(Outcome.BUSY, None)
+    steps = step_runs(
+        db,
+        runs=[run_id],
+        take_due=False,
+        limits=ONE_RUN,
+        settings=settings,
+        actor=actor,
+        notify=notify,
+    )
+    if steps:
+        return steps[0]
+    # Not claimed: say why (a read, not a claim; the answer may be stale at once).
+    current = get_run(db, run_id)
+    if current is not None and current.hold_id is not None:
+        return Step(Outcome.HELD, current)
+    return Step(Outcome.BUSY, None)
 
 
 def advance_next(db: Engine, *, settings: Settings, actor: str, notify: bool = True) -> Step | None:
@@ -138,8 +153,34 @@ def advance_next(db: Engine, *, settings: Settings, actor: str, notify: bool = T
     This is how workers share work: a notification only says "there may be work", and
     each worker claims what is due, so several reactors never queue or try the same run.
     """
-    return claim_and_step(
-        db, query("claim_next_run"), {}, settings=settings, actor=actor, notify=notify
+    steps = advance_batch(
+        db, runs=(), limits=ONE_RUN, settings=settings, actor=actor, notify=notify
+    )
+    return steps[0] if steps else None
+
+
+def advance_batch(
+    db: Engine,
+    *,
+    runs: Iterable[int],
+    limits: BatchLimits,
+    settings: Settings,
+    actor: str,
+    notify: bool = True,
+    on_task: Callable[[Run], None] = lambda run: None,
+) -> list[Step]:
+    """A reactor worker's transaction: one step of each of ``runs`` (the runs it is
+    stepping, as far as they can be claimed), then of the oldest due runs nobody holds,
+    while ``limits`` allow; empty when there was nothing to claim. See ``stepping``."""
+    return step_runs(
+        db,
+        runs=runs,
+        take_due=True,
+        limits=limits,
+        settings=settings,
+        actor=actor,
+        notify=notify,
+        on_task=on_task,
     )
 
 

@@ -1,21 +1,34 @@
-"""One step of one run: claim it, run its phase task, change its phase, in one transaction.
+"""Steps of runs: claim a run, run its phase task, change its phase, in one transaction;
+under a backlog, several runs' steps in one transaction (a batch).
 
 Single execution: the claim is the run's row lock (``FOR NO KEY UPDATE SKIP LOCKED``),
-held for the whole phase transaction, so two processes never run one run's phase at once,
-and the task's writes commit together with the phase change, so a phase is never applied
+held for the whole transaction, so two processes never run one run's phase at once, and
+the task's writes commit together with the phase change, so a phase is never applied
 twice and a crash leaves neither. A killed process's lock dies with its session. (NO KEY:
 a foreign-key check against the run, by a writer that only references it, never waits.)
 
-The claim, the savepoint and the phase change go to the driver directly
-(``prometheus.db.driver``): this is the reactor's hot path. The task gets the SQLAlchemy
-connection, in the same transaction.
+A batch changes none of that, it only shares the transaction. Each run's task runs in a
+savepoint of its own: a failure rolls back that run's writes alone and is recorded as its
+attempt, and the others go on. One commit then makes every run's step true at once, and
+a crash before it leaves every run where it was, to be done again (once). A batch grows
+only while other runs are due and no idle worker has taken them (its next claim finds
+one), and stops growing at ``BatchLimits``: with no backlog it is one run, as ever, and
+with slow tasks it is one run too (the time bound is reached by the first).
+
+The claim, the savepoints and the phase change go to the driver directly
+(``prometheus.db.driver``), pipelined: the finished run's RELEASE and phase change, the
+next claim and its SAVEPOINT travel in one round trip. Nothing relies on a named
+prepared statement, so this works through a transaction pooler. The task gets the
+SQLAlchemy connection, in the same transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -26,18 +39,20 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from prometheus.config import Settings
 from prometheus.db.driver import driver_connection, driver_sql
-from prometheus.errors import PrometheusError
+from prometheus.db.queries import query
+from prometheus.db.sqlstate import mapped_errors
+from prometheus.errors import IllegalTransition, PrometheusError
 from prometheus.logs import get_logger
 from prometheus.pipeline.attempts import (
     News,
     about,
+    phase_change_params,
     record_apart,
     record_failure,
-    write_phase,
 )
 from prometheus.pipeline.context import TaskContext
 from prometheus.pipeline.deadlines import WATCHDOG, Deadline, PhaseTimeout
-from prometheus.pipeline.phases import NEXT, TERMINAL, WORKABLE, Phase
+from prometheus.pipeline.phases import NEXT, TERMINAL, Phase
 from prometheus.pipeline.registry import phase_tasks
 from prometheus.pipeline.runs import Outcome, Run, Step
 
@@ -54,105 +69,248 @@ class SwallowedDatabaseError(PrometheusError):
     so nothing it did can commit, and the attempt failed."""
 
 
-def claim_and_step(
+@dataclass(frozen=True)
+class BatchLimits:
+    """How far one transaction may grow: it claims no further run once it has stepped
+    ``max_runs``, or once ``max_seconds`` have passed since it began. The first run is
+    always taken; ``ONE_RUN`` is a transaction per step."""
+
+    max_runs: int
+    max_seconds: float
+
+    def room(self, stepped: int, began: float) -> bool:
+        return stepped < self.max_runs and time.monotonic() - began < self.max_seconds
+
+
+ONE_RUN = BatchLimits(max_runs=1, max_seconds=0.0)
+
+
+def step_runs(
     db: Engine,
-    claim: TextClause,
-    params: Mapping[str, Any],
     *,
+    runs: Iterable[int] = (),
+    take_due: bool,
+    limits: BatchLimits,
     settings: Settings,
     actor: str,
     notify: bool,
-) -> Step | None:
-    """Claim a run with ``claim`` and take it one step; None if the claim found none."""
-    claimed: Run | None = None
+    on_task: Callable[[Run], None] = lambda run: None,
+) -> list[Step]:
+    """Steps in one transaction: of ``runs`` (by id, claimed together; a run held, or
+    locked by another process, is passed over) and then, with ``take_due``, of the due
+    runs nobody holds, oldest first; within ``limits``. Returns the steps once committed,
+    their log lines told. ``on_task`` is called as each run's task starts.
+
+    A failure outside a task's savepoint (at commit, say) is counted as that run's failed
+    attempt in a transaction of its own when one run was stepped; when several were, it
+    cannot be told whose it was, so each is stepped again alone, and the culprit's
+    failure is counted in its own transaction, the others' work is done (once) there.
+    """
+    batch = _Batch(db, settings=settings, actor=actor, notify=notify, on_task=on_task)
     try:
-        with db.connect() as conn, conn.begin():
-            with driver_connection(conn) as driver, driver.cursor(row_factory=dict_row) as cur:
-                row = cur.execute(driver_sql(claim), params).fetchone()
-            if row is None:
-                return None
-            claimed = Run.from_mapping(row)
-            if claimed.phase in TERMINAL:
-                return Step(Outcome.TERMINAL, claimed)
-            if claimed.phase is Phase.WAITING_FOR_DATA:
-                return Step(Outcome.WAITING, claimed)
-            if not row["due"]:
-                return Step(Outcome.BACKING_OFF, claimed)
-            with about(claimed):
-                step, news = _run_phase(
-                    db,
-                    conn,
-                    claimed,
-                    backend_pid=row["backend_pid"],
-                    settings=settings,
-                    actor=actor,
-                    notify=notify,
-                )
+        batch.run(list(runs), take_due=take_due, limits=limits)
     except SQLAlchemyError as exc:
-        if claimed is None or claimed.phase not in WORKABLE or _connection_lost(exc):
-            raise  # nothing claimed, or an outage: not the task's failure to count
-        # The step failed outside the task's savepoint (at commit, say, or because the
-        # task ended the transaction itself): its transaction is gone, so count the
-        # attempt in one of its own, or the run would be claimed again and again.
-        return record_apart(db, claimed, exc, settings=settings, actor=actor)
-    with about(claimed):
-        news.tell()
-    return step
+        worked = batch.worked
+        if not worked or _connection_lost(exc):
+            raise  # nothing done that could be counted, or an outage: not a task's failure
+        if len(worked) == 1:
+            # The step failed outside the task's savepoint (at commit, say, or because the
+            # task ended the transaction itself): its transaction is gone, so count the
+            # attempt in one of its own, or the run would be claimed again and again.
+            return [record_apart(db, worked[0], exc, settings=settings, actor=actor)]
+        log.warning("batch.failed", runs=[run.run_id for run in worked], error=str(exc)[:200])
+        return [
+            step
+            for run in worked
+            for step in step_runs(
+                db,
+                runs=[run.run_id],
+                take_due=False,
+                limits=ONE_RUN,
+                settings=settings,
+                actor=actor,
+                notify=notify,
+                on_task=on_task,
+            )
+        ]
+    for run, news in batch.news:
+        with about(run):
+            news.tell()
+    return batch.steps
 
 
-def _run_phase(
-    db: Engine,
-    conn: Connection,
-    run: Run,
-    *,
-    backend_pid: int,
-    settings: Settings,
-    actor: str,
-    notify: bool,
-) -> tuple[Step, News]:
-    task = phase_tasks(settings.phase_tasks)[run.phase]
-    attempt = run.attempts + 1
-    ctx = TaskContext(
-        run_id=run.run_id,
-        as_of_date=run.as_of_date,
-        region=run.region,
-        phase=str(run.phase),
-        attempt=attempt,
-        conn=conn,
-        log=log,
-    )
-    started = time.monotonic()
-    log.debug("phase.started", attempt=attempt)
-    with driver_connection(conn) as driver:
-        # The savepoint lets a failure roll back the task's writes while this transaction
-        # keeps the row lock to record the failed attempt: no other process can slip in
-        # between and retry before the backoff is written.
-        driver.execute(SAVEPOINT)
-        try:
-            late = _LatePhase(db, driver, run, backend_pid, settings=settings, actor=actor)
-            with WATCHDOG.guard(settings.phase_timeout.total_seconds(), late.expire) as dl:
-                try:
-                    task(ctx)
-                finally:
-                    dl.check()
-            _require_usable(driver)
-        except Exception as exc:
-            driver.execute(ROLLBACK_TO)
-            return record_failure(conn, run, exc, settings=settings, actor=actor)
-        driver.execute(RELEASE)
-    duration_s = round(time.monotonic() - started, 6)
-    after = write_phase(
-        conn,
-        run,
-        NEXT[run.phase],
-        actor=actor,
-        detail={"duration_s": duration_s, "attempt": attempt},
-        notify=notify or NEXT[run.phase] in TERMINAL,  # COMPLETED is always announced
-    )
-    news = News(
-        logging.INFO, "phase.completed", {"duration_s": duration_s, "to_phase": str(after.phase)}
-    )
-    return Step(Outcome.ADVANCED, after, phase=run.phase), news
+@dataclass
+class _Finish:
+    """A run whose task succeeded: its phase change, sent with the next round trip."""
+
+    run: Run
+    to_phase: Phase
+    detail: dict[str, Any]
+    started: float
+    cursor: psycopg.Cursor[dict[str, Any]] | None = None
+
+
+@dataclass
+class _Batch:
+    """One transaction's worth of steps: what was stepped, and what to tell after commit."""
+
+    db: Engine
+    settings: Settings
+    actor: str
+    notify: bool
+    on_task: Callable[[Run], None]
+    steps: list[Step] = field(default_factory=list)
+    news: list[tuple[Run, News]] = field(default_factory=list)
+    worked: list[Run] = field(default_factory=list)  # runs whose task ran, as claimed
+    _savepoint: bool = False  # one is open (released with the next round trip)
+    _finish: _Finish | None = None
+
+    def run(self, runs: list[int], *, take_due: bool, limits: BatchLimits) -> None:
+        """Claim and step until nothing is left to claim or ``limits`` say stop.
+
+        ``runs`` are claimed together, first. Due runs are claimed next: one, when the
+        transaction has stepped nothing yet (with no backlog, a run per transaction, the
+        lowest latency); later, as many as the limits leave room for, in one statement,
+        since a due run that no idle worker has taken by then means a backlog. Claimed
+        runs the time limit leaves unstepped are freed by the commit."""
+        began = time.monotonic()
+        claimed: deque[Any] = deque()
+        taken: list[int] = []
+        with self.db.connect() as conn, conn.begin():
+            while not taken or limits.room(len(taken), began):
+                if claimed:
+                    self._prepare(conn, None)
+                elif runs:
+                    claim = (query("claim_runs"), {"run_ids": runs})
+                    claimed.extend(self._prepare(conn, claim))
+                    runs = []
+                    if not claimed:
+                        continue  # held, or another process's: passed over
+                elif take_due:
+                    limit = limits.max_runs - len(taken) if taken else 1
+                    params = {"taken": taken, "limit": limit}
+                    claimed.extend(self._prepare(conn, (query("claim_due_runs"), params)))
+                    if not claimed:
+                        break
+                else:
+                    break
+                row = claimed.popleft()
+                run = Run.from_mapping(row)
+                taken.append(run.run_id)
+                self._step(conn, run, due=row["due"], backend_pid=row["backend_pid"])
+            self._flush(conn)
+
+    def _step(self, conn: Connection, run: Run, *, due: bool, backend_pid: int) -> None:
+        if run.phase in TERMINAL:
+            self.steps.append(Step(Outcome.TERMINAL, run))
+        elif run.phase is Phase.WAITING_FOR_DATA:
+            self.steps.append(Step(Outcome.WAITING, run))
+        elif not due:
+            self.steps.append(Step(Outcome.BACKING_OFF, run))
+        else:
+            self.worked.append(run)
+            with about(run):
+                self._run_phase(conn, run, backend_pid)
+
+    def _run_phase(self, conn: Connection, run: Run, backend_pid: int) -> None:
+        task = phase_tasks(self.settings.phase_tasks)[run.phase]
+        attempt = run.attempts + 1
+        ctx = TaskContext(
+            run_id=run.run_id,
+            as_of_date=run.as_of_date,
+            region=run.region,
+            phase=str(run.phase),
+            attempt=attempt,
+            conn=conn,
+            log=log,
+        )
+        started = time.monotonic()
+        self.on_task(run)
+        log.debug("phase.started", attempt=attempt)
+        with driver_connection(conn) as driver:
+            # The savepoint (opened with the claim) lets a failure roll back the task's
+            # writes while this transaction keeps the row lock to record the failed
+            # attempt: no other process can slip in and retry before the backoff is written.
+            try:
+                late = _LatePhase(
+                    self.db, driver, run, backend_pid, settings=self.settings, actor=self.actor
+                )
+                with WATCHDOG.guard(self.settings.phase_timeout.total_seconds(), late.expire) as dl:
+                    try:
+                        task(ctx)
+                    finally:
+                        dl.check()
+                _require_usable(driver)
+            except Exception as exc:
+                driver.execute(ROLLBACK_TO)
+                step, news = record_failure(
+                    conn, run, exc, settings=self.settings, actor=self.actor
+                )
+                self.steps.append(replace(step, took_s=time.monotonic() - started))
+                self.news.append((run, news))
+                return
+        duration_s = round(time.monotonic() - started, 6)
+        self._finish = _Finish(
+            run, NEXT[run.phase], {"duration_s": duration_s, "attempt": attempt}, started
+        )
+
+    def _prepare(
+        self, conn: Connection, claim: tuple[TextClause, Mapping[str, Any]] | None
+    ) -> list[Any]:
+        """One round trip before the next task: the finished run's RELEASE and phase
+        change, the claim if one is given, and the next task's SAVEPOINT. Returns the
+        rows the claim took (mappings, in order)."""
+        with mapped_errors(), driver_connection(conn) as driver:
+            with driver.pipeline():
+                finish = self._send_finish(driver)
+                cursor = None
+                if claim is not None:
+                    cursor = driver.cursor(row_factory=dict_row)
+                    cursor.execute(driver_sql(claim[0]), claim[1])
+                driver.execute(SAVEPOINT)
+            self._savepoint = True
+            self._receive_finish(finish)
+            return cursor.fetchall() if cursor is not None else []
+
+    def _flush(self, conn: Connection) -> None:
+        """Before the commit: the last run's RELEASE and phase change."""
+        if self._finish is None:
+            return  # an open savepoint is released by the commit
+        with mapped_errors(), driver_connection(conn) as driver:
+            with driver.pipeline():
+                finish = self._send_finish(driver)
+            self._receive_finish(finish)
+
+    def _send_finish(self, driver: psycopg.Connection[Any]) -> _Finish | None:
+        if self._savepoint:
+            driver.execute(RELEASE)
+            self._savepoint = False
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            notify = self.notify or finish.to_phase in TERMINAL  # COMPLETED is always announced
+            params = phase_change_params(
+                finish.run, finish.to_phase, actor=self.actor, detail=finish.detail, notify=notify
+            )
+            finish.cursor = driver.cursor(row_factory=dict_row)
+            finish.cursor.execute(driver_sql(query("update_phase")), params)
+        return finish
+
+    def _receive_finish(self, finish: _Finish | None) -> None:
+        if finish is None:
+            return
+        assert finish.cursor is not None
+        row = finish.cursor.fetchone()
+        run = finish.run
+        if row is None:
+            raise IllegalTransition(
+                f"run {run.run_id} is no longer in {run.phase}; it changed meanwhile, "
+                "nothing written"
+            )
+        after = Run.from_mapping(row)
+        took = time.monotonic() - finish.started
+        self.steps.append(Step(Outcome.ADVANCED, after, phase=run.phase, took_s=took))
+        fields = {"duration_s": finish.detail["duration_s"], "to_phase": str(after.phase)}
+        self.news.append((run, News(logging.INFO, "phase.completed", fields)))
 
 
 class _LatePhase:
@@ -162,8 +320,9 @@ class _LatePhase:
     fails at once, and its attempt is rolled back and counted as usual. A task busy in
     Python cannot be stopped from outside its thread, so if it has not finished within
     TERMINATE_GRACE_S, its session is ended (the server rolls its transaction back and
-    frees the run), and the timed-out attempt is counted from here, apart. The worker
-    thread stays busy until the task returns, and then finds its connection gone.
+    frees the run, and the other runs of its batch, whose steps are then done again), and
+    the timed-out attempt is counted from here, apart. The worker thread stays busy until
+    the task returns, and then finds its connection gone.
 
     It acts while holding the deadline (the phase cannot leave its guard meanwhile), so
     the attempt is counted once: here, or by the phase itself if it finishes first (then

@@ -10,9 +10,9 @@ SELECT coalesce(CAST(:at AS timestamptz), now()) AS now;
 SELECT phase, count(*) AS runs FROM engine_runs GROUP BY phase;
 
 -- name: check_stuck_runs
--- Workable runs whose phase has not changed for longer than that phase's limit. The
--- limits arrive as two parallel arrays (phase, seconds), so a per-phase policy stays
--- one statement; engine_runs_active_idx serves (phase, phase_changed_at).
+-- Workable runs, not held, whose phase has not changed for longer than that phase's
+-- limit. The limits arrive as two parallel arrays (phase, seconds), so a per-phase policy
+-- stays one statement; engine_runs_active_idx serves (phase, phase_changed_at).
 WITH limits AS (
     SELECT phase, make_interval(secs => limit_s) AS stuck_after
     FROM unnest(CAST(:phases AS text[]), CAST(:limits_s AS double precision[]))
@@ -25,6 +25,8 @@ SELECT r.run_id, r.as_of_date, r.region, r.phase, r.phase_changed_at,
 FROM engine_runs r
 JOIN limits l ON l.phase = r.phase
 WHERE r.phase_changed_at < CAST(:now AS timestamptz) - l.stuck_after
+  -- A held run is not stuck but held: a hold held too long is HOLD_STALE.
+  AND NOT EXISTS (SELECT FROM engine_run_hold_coverage c WHERE c.run_id = r.run_id)
 ORDER BY r.phase_changed_at, r.run_id;
 
 -- name: check_waiting_runs
@@ -101,3 +103,19 @@ ORDER BY reactor_id;
 -- The fraction of the server's NOTIFY queue in use (8 GB by default). A session that
 -- LISTENs and never reads holds every notification since; at 1, every NOTIFY fails.
 SELECT pg_notification_queue_usage() AS usage;
+
+-- name: check_holds
+-- Active holds, and the active runs they hold.
+SELECT (SELECT count(*) FROM engine_run_holds WHERE released_at IS NULL) AS active_holds,
+       (SELECT count(DISTINCT run_id) FROM engine_run_hold_coverage) AS runs_held;
+
+-- name: check_stale_holds
+-- Active holds placed longer ago than the limit, oldest first, with the runs they hold.
+SELECT h.hold_id, h.region, h.phase, h.from_date, h.to_date, h.held_by, h.held_at, h.reason,
+       CAST(:now AS timestamptz) - h.held_at AS age,
+       (SELECT count(*) FROM engine_run_hold_coverage c WHERE c.hold_id = h.hold_id)
+           AS runs_held
+FROM engine_run_holds h
+WHERE h.released_at IS NULL
+  AND h.held_at < CAST(:now AS timestamptz) - make_interval(secs => :max_age_s)
+ORDER BY h.held_at, h.hold_id;

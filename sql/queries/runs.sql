@@ -6,10 +6,11 @@ SELECT prometheus_ensure_runs(
     ARRAY[CAST(:as_of_date AS date)], ARRAY[CAST(:region AS text)], :actor);
 
 -- name: find_run
-SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region;
+-- Reads of a run say whether it is held (hold_id: the oldest active hold covering it).
+SELECT * FROM engine_runs_with_holds WHERE as_of_date = :as_of_date AND region = :region;
 
 -- name: get_run
-SELECT * FROM engine_runs WHERE run_id = :run_id;
+SELECT * FROM engine_runs_with_holds WHERE run_id = :run_id;
 
 -- name: lock_run
 -- Wait for the run's row lock, then read it fresh: for a decision that must not race
@@ -25,11 +26,17 @@ SELECT * FROM engine_runs WHERE run_id = :run_id FOR NO KEY UPDATE;
 SELECT * FROM engine_runs WHERE as_of_date = :as_of_date AND region = :region
 FOR NO KEY UPDATE NOWAIT;
 
--- name: claim_run
--- Take the run's row lock for the whole phase transaction. SKIP LOCKED: a run locked by
--- another process is that process's work, never waited for and never done twice.
--- NO KEY: a phase may last an hour, and writers that only reference the run (a foreign
--- key's FOR KEY SHARE) must not wait for it; see lock_run.
+-- name: claim_runs
+-- Take these runs' row locks for the whole phase transaction (one run for `runs
+-- advance`; the runs a reactor's worker is stepping, phase after phase). SKIP LOCKED: a
+-- run locked by another process is that process's work, never waited for and never done
+-- twice. NO KEY: a phase may last an hour, and writers that only reference the run (a
+-- foreign key's FOR KEY SHARE) must not wait for it; see lock_run.
+-- A held run is never claimed (no row, as for a run another process holds). The hold
+-- test is engine_run_hold_coverage's rule, written out here and in claim_due_runs rather
+-- than read through the view: planned on every claim where statements are not prepared
+-- (behind a transaction pooler), the view's extra join costs more than the claim itself.
+-- tests/integration/test_holds.py keeps the three equal.
 -- The claim also asks the server to check every 2 s, for the rest of this transaction,
 -- that its client is alive: a backend whose reactor was SIGKILLed while a task's
 -- statement runs or waits on a lock then ends the transaction and frees the run at once.
@@ -40,30 +47,50 @@ SELECT r.*, coalesce(r.next_attempt_at <= now(), true) AS due,
        set_config('client_connection_check_interval', '2s', true) AS checks_client,
        pg_backend_pid() AS backend_pid
 FROM engine_runs r
-WHERE r.run_id = :run_id
+WHERE r.run_id = ANY (CAST(:run_ids AS bigint[]))
+  AND NOT EXISTS (
+      SELECT FROM engine_run_holds h
+      WHERE h.released_at IS NULL AND h.region = r.region
+        AND r.phase NOT IN ('COMPLETED', 'FAILED')
+        AND (h.phase IS NULL OR h.phase = r.phase)
+        AND (h.from_date IS NULL OR r.as_of_date >= h.from_date)
+        AND (h.to_date IS NULL OR r.as_of_date <= h.to_date))
+ORDER BY r.run_id
 FOR NO KEY UPDATE SKIP LOCKED;
 
--- name: claim_next_run
--- The run due longest that nobody holds: how workers share work without ever colliding.
--- A run is due from when it entered its phase, or from the end of its backoff; served by
--- engine_runs_due_idx in that order, skipping rows other workers have locked. So after
--- any gap, runs are served in the order they became due, whatever their phase, and a
--- run a worker is stepping (just entered its phase: the newest) is left to that worker.
--- It checks its client as claim_run does.
+-- name: claim_due_runs
+-- The runs due longest that nobody holds and no hold covers (see claim_runs), at most
+-- :limit: how workers share work without ever colliding. A run is due from when it
+-- entered its phase, or from the end of its backoff; served by engine_runs_due_idx in
+-- that order, skipping rows other workers have locked. So after any gap, runs are served
+-- in the order they became due, whatever their phase, and a run a worker is stepping
+-- (just entered its phase: the newest) is left to that worker. :taken are the runs this
+-- transaction has stepped already (a batch): a run moves on one phase per transaction.
+-- It checks its client as claim_runs does.
 SELECT r.*, true AS due,
        set_config('client_connection_check_interval', '2s', true) AS checks_client,
        pg_backend_pid() AS backend_pid
 FROM engine_runs r
 WHERE r.phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(r.next_attempt_at, r.phase_changed_at) <= now()
+  AND r.run_id <> ALL (CAST(:taken AS bigint[]))
+  AND NOT EXISTS (
+      SELECT FROM engine_run_holds h
+      WHERE h.released_at IS NULL AND h.region = r.region
+        AND r.phase NOT IN ('COMPLETED', 'FAILED')
+        AND (h.phase IS NULL OR h.phase = r.phase)
+        AND (h.from_date IS NULL OR r.as_of_date >= h.from_date)
+        AND (h.to_date IS NULL OR r.as_of_date <= h.to_date))
 ORDER BY coalesce(r.next_attempt_at, r.phase_changed_at), r.run_id
-LIMIT 1
+LIMIT :limit
 FOR NO KEY UPDATE SKIP LOCKED;
 
 -- name: count_due_runs
-SELECT count(*) FROM engine_runs
+-- Due and not held: what a worker could claim now.
+SELECT count(*) FROM engine_runs_with_holds
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
-  AND coalesce(next_attempt_at, phase_changed_at) <= now();
+  AND coalesce(next_attempt_at, phase_changed_at) <= now()
+  AND hold_id IS NULL;
 
 -- name: update_phase
 -- The guard trigger validates the move and the audit trigger records it, with who asks,
@@ -92,23 +119,24 @@ INSERT INTO engine_run_events (run_id, kind, from_phase, to_phase, actor, detail
 SELECT run_id, 'attempt_failed', phase, phase, :actor, CAST(:detail AS jsonb) FROM failed;
 
 -- name: list_runs
-SELECT * FROM engine_runs
+SELECT * FROM engine_runs_with_holds
 WHERE (CAST(:phase AS text) IS NULL OR phase = :phase)
   AND (CAST(:region AS text) IS NULL OR region = :region)
 ORDER BY as_of_date, region;
 
 -- name: list_active_runs
-SELECT * FROM engine_runs
+SELECT * FROM engine_runs_with_holds
 WHERE phase NOT IN ('COMPLETED', 'FAILED')
 ORDER BY as_of_date, region;
 
 -- name: list_due_runs
--- The sweep: workable runs not backing off, in the order they became due (as
--- claim_next_run). Served by engine_runs_due_idx, so it costs what is due, not what is
--- active.
-SELECT run_id FROM engine_runs
+-- `advance-all`: workable runs not backing off and not held, in the order they became
+-- due (as claim_due_runs). Served by engine_runs_due_idx, so it costs what is due, not
+-- what is active.
+SELECT run_id FROM engine_runs_with_holds
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(next_attempt_at, phase_changed_at) <= now()
+  AND hold_id IS NULL
 ORDER BY coalesce(next_attempt_at, phase_changed_at), run_id
 LIMIT :limit;
 

@@ -635,6 +635,11 @@ def scenario(engine: Engine) -> dict[str, Run]:
     batch(engine, "prices", "RUNNING")
     late = get_or_create_run(engine, date(2026, 11, 23), "US")
     lonely = get_or_create_run(engine, date(2026, 11, 23), "JP")
+    sql(
+        engine,
+        "INSERT INTO engine_run_holds (region, reason, held_by, held_at)"
+        " VALUES ('EU', 'forgotten', 'cli:ops', now() - interval '2 days')",
+    )
     return {"failed": failed, "stuck": stuck, "late": late, "lonely": lonely}
 
 
@@ -659,8 +664,8 @@ def test_every_kind_at_once_in_a_fixed_order_with_figures(engine: Engine) -> Non
         Phase.FAILED: 1,
     }
     assert report.summary == (
-        "6 problem(s): 1 REACTOR_SILENT, 1 FAILURES, 1 STUCK, 1 BATCH_REGRESSED, "
-        "1 DATA_LATE, 1 NO_DATASETS"
+        "7 problem(s): 1 REACTOR_SILENT, 1 FAILURES, 1 STUCK, 1 HOLD_STALE, "
+        "1 BATCH_REGRESSED, 1 DATA_LATE, 1 NO_DATASETS"
     )
     stuck = report.problems[2]
     assert isinstance(stuck, StuckRun)
@@ -673,7 +678,7 @@ def test_json_output_parses_and_carries_the_figures(
     runs = scenario(engine)
     code, out, err = cli(db_url, capsys, "--format", "json", "--stuck-after", "SIGNALS_DONE=30m")
     assert code == 1
-    assert err.startswith("prometheus: error: 6 problem(s): ")
+    assert err.startswith("prometheus: error: 7 problem(s): ")
     doc: dict[str, Any] = json.loads(out)
     assert doc["status"] == "problems"
     assert doc["runs_by_phase"]["WAITING_FOR_DATA"] == 2
@@ -693,6 +698,7 @@ def test_json_output_parses_and_carries_the_figures(
         "reactor_silent_after_s": 120.0,
         "require_reactor": False,
         "max_notify_queue": 0.5,
+        "max_hold_age_s": 86400.0,
     }
     datetime.fromisoformat(doc["checked_at"])
     by_kind: Mapping[str, dict[str, Any]] = {p["kind"]: p for p in doc["problems"]}
@@ -707,6 +713,8 @@ def test_json_output_parses_and_carries_the_figures(
     assert [r["run_id"] for r in by_kind["FAILURES"]["runs"]] == [runs["failed"].run_id]
     assert by_kind["REACTOR_SILENT"]["last"]["reactor_id"] == "r1"
     assert by_kind["NO_DATASETS"]["region"] == "JP"
+    assert by_kind["HOLD_STALE"]["scope"] == "EU"
+    assert by_kind["HOLD_STALE"]["age_s"] >= 2 * 86400
 
 
 def test_json_all_clear(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

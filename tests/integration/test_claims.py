@@ -56,12 +56,17 @@ def test_a_run_held_by_another_transaction_is_skipped_and_the_others_advance_at_
     wait_phase(engine, late)
 
 
+@pytest.mark.parametrize("batch", [1, 16], ids=["one-run-per-transaction", "batches"])
 def test_after_a_gap_runs_are_served_in_the_order_they_became_due(
-    engine: Engine, quiet: Settings, reactors: ReactorThreads
+    engine: Engine, quiet: Settings, reactors: ReactorThreads, batch: int
 ) -> None:
     """Runs interrupted mid-pipeline (here at SIGNALS_DONE and UNIVERSES_DONE) became due
     before the runs made ready after them: one worker takes them first, though their
-    phases come later in the pipeline."""
+    phases come later in the pipeline. One run per transaction, they complete in exactly
+    that order. In batches (claimed in that order, then stepped together, phase after
+    phase) a batch's runs with fewer phases left complete first, and a batch cut short
+    by its time limit leaves runs to later ones: the interrupted runs still all complete
+    before any newer one."""
     interrupted = []
     with engine.begin() as conn:
         for offset, stop in enumerate([Phase.SIGNALS_DONE, Phase.UNIVERSES_DONE] * 5):
@@ -73,7 +78,7 @@ def test_after_a_gap_runs_are_served_in_the_order_they_became_due(
             interrupted.append(run.run_id)
     newer = [make_ready(engine, DAY + timedelta(days=i), notify=False) for i in range(40)]
 
-    running = reactors.start(replace(quiet, concurrency=1))
+    running = reactors.start(replace(quiet, concurrency=1, batch_max_runs=batch))
     for run_id in interrupted + newer:
         wait_phase(engine, run_id)
     with engine.connect() as conn:
@@ -85,8 +90,11 @@ def test_after_a_gap_runs_are_served_in_the_order_they_became_due(
             {"actor": running.reactor_id},
         ).scalars()
         order = list(completed)
-    assert order[: len(interrupted)] == interrupted
-    assert order[len(interrupted) :] == newer
+    if batch == 1:
+        assert order == interrupted + newer
+    else:
+        assert sorted(order[: len(interrupted)]) == sorted(interrupted)
+        assert sorted(order[len(interrupted) :]) == sorted(newer)
 
 
 def test_a_run_made_ready_before_the_listener_listens_is_found_by_the_sweep_after_listen(

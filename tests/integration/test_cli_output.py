@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import Engine
 
 from prometheus.ingestion import require_datasets
+from prometheus.pipeline.holds import HoldScope, place_hold
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import ensure_run, get_or_create_run, update_phase
 from tests.support.cli_runner import invoke
@@ -59,6 +60,11 @@ def old_failed_run(engine: Engine, tmp_path: Path) -> None:
 
 def nothing(engine: Engine, tmp_path: Path) -> None:
     pass
+
+
+def held_region(engine: Engine, tmp_path: Path) -> None:
+    ensure_run(engine, DAY, "US", data_ready=True, actor="setup")
+    place_hold(engine, HoldScope("US"), actor="setup", reason="bad data")
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,18 @@ CASES = {
         old_failed_run,
         "purged 1 run(s) and 2 event(s) dated before 2026-01-01 (purge 1)",
         {"runs_purged": 1, "events_purged": 2, "dry_run": False},
+    ),
+    "runs hold": Case(
+        ["runs", "hold", "--region", "US", "--phase", "UNIVERSES_DONE", "--reason", "books"],
+        waiting_run,
+        "hold 1 on US UNIVERSES_DONE holds 0 active run(s)",
+        {"hold_id": 1, "region": "US", "phase": "UNIVERSES_DONE", "created": True},
+    ),
+    "runs release": Case(
+        ["runs", "release", "1", "--reason", "fixed"],
+        held_region,
+        "released hold 1 on US",
+        {"hold_ids": [1]},
     ),
     "ingest prices": Case(
         ["ingest", "prices", *TARGET, "{tmp}/prices.csv"],

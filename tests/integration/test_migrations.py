@@ -300,13 +300,13 @@ def test_ddl_waits_for_a_running_phase_without_blocking_claims_then_gives_up(
 
     url = libpq_url(empty_db_url)
     with psycopg.connect(url) as phase, psycopg.connect(url, autocommit=True) as watcher:
-        phase.execute(driver_sql(query("claim_run")), {"run_id": busy})  # held: a long phase
+        phase.execute(driver_sql(query("claim_runs")), {"run_ids": [busy]})  # held: a long phase
         thread = threading.Thread(target=upgrader)
         thread.start()
         wait_until(lambda: lock_waiters(watcher, "relation") == 1, what="the ALTER waiting")
         with psycopg.connect(url) as claimer:
             claimer.execute("SET lock_timeout = '5s'")  # a regression fails, not hangs
-            claimed = claimer.execute(driver_sql(query("claim_run")), {"run_id": other})
+            claimed = claimer.execute(driver_sql(query("claim_runs")), {"run_ids": [other]})
             assert claimed.fetchone() is not None
             claimer.rollback()
         thread.join(timeout=30)

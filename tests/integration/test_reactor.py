@@ -199,6 +199,14 @@ MALFORMED = {
         '{"as_of_date": "2026-11-24", "region": "US", "dataset": "prices", "dataset_count": 0}',
         json.dumps({"as_of_date": "2026-11-24", "region": "US", "dataset": PAD}),
     ],
+    Channel.HOLDS: [
+        "not json",
+        "{}",
+        '{"hold_id": 0, "hold_count": 1}',
+        '{"hold_id": "7", "hold_count": 1}',
+        '{"hold_id": 7}',
+        json.dumps({"hold_id": 7, "hold_count": PAD}),
+    ],
 }
 WELL_FORMED_BUT_UNKNOWN = {
     Channel.ENGINE_RUNS: [
@@ -211,10 +219,14 @@ WELL_FORMED_BUT_UNKNOWN = {
             {"as_of_date": "2026-11-24", "region": "Z" + PAD, "dataset": "p", "dataset_count": 9}
         ),
     ],
+    Channel.HOLDS: [
+        '{"hold_id": 424242, "hold_count": 1}',
+        json.dumps({"hold_id": 424243, "hold_count": 2, "pad": PAD}),
+    ],
 }
 
 
-def test_malformed_payloads_on_both_channels_are_counted_and_ignored(
+def test_malformed_payloads_on_every_channel_are_counted_and_ignored(
     reactors: ReactorThreads,
     engine: Engine,
     reactor_settings: Settings,

@@ -15,8 +15,9 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    procs = getattr(item, "funcargs", {}).get("reactors")
-    if report.failed and report.when != "teardown" and isinstance(procs, ReactorProcesses):
-        for title, text in procs.outputs():
-            report.sections.append((title, text))
+    if report.failed and report.when != "teardown":
+        for procs in getattr(item, "funcargs", {}).values():
+            if isinstance(procs, ReactorProcesses):
+                for title, text in procs.outputs():
+                    report.sections.append((title, text))
     return report

@@ -112,10 +112,18 @@ class ReactorProcesses:
     """Starts reactors against one test database and reaps them all in ``close``."""
 
     def __init__(
-        self, db_url: str, workdir: Path, *, phase_tasks: str = process_tasks.MODULE
+        self,
+        db_url: str,
+        workdir: Path,
+        *,
+        phase_tasks: str = process_tasks.MODULE,
+        **settings: str,
     ) -> None:
+        """``settings``: more PROMETHEUS_* variables for every reactor started."""
         self._workdir = workdir
-        self._env = process_env(db_url, workdir / "home", PROMETHEUS_PHASE_TASKS=phase_tasks)
+        self._env = process_env(
+            db_url, workdir / "home", PROMETHEUS_PHASE_TASKS=phase_tasks, **settings
+        )
         self._engine = make_engine(db_url, application_name="tests-reactor-processes", pool_size=1)
         self._files: list[IO[bytes]] = []
         self.started: list[ReactorProcess] = []
