@@ -25,6 +25,7 @@ from prometheus.cli import db as db_commands
 from prometheus.cli import ingest as ingest_commands
 from prometheus.cli import ops as ops_commands
 from prometheus.cli import runs as runs_commands
+from prometheus.cli.backfill import backfill
 from prometheus.cli.context import CliState, command_group
 from prometheus.cli.demo import demo
 from prometheus.cli.params import log_level_param
@@ -43,6 +44,7 @@ app.add_typer(bench_commands.app, name="bench")
 app.add_typer(ingest_commands.app, name="ingest")
 app.add_typer(datasets_commands.app, name="datasets")
 app.add_typer(ops_commands.app)  # check, calendar: commands of the root itself
+app.command()(backfill)
 app.command()(reactor)
 app.command()(demo)
 app.command()(web)

@@ -55,6 +55,13 @@ def known_region(ctx: typer.Context, region: str | None) -> str | None:
     return region
 
 
+def known_regions(ctx: typer.Context, regions: list[str] | None) -> list[str] | None:
+    """``known_region`` for an option given several times."""
+    for region in regions or []:
+        known_region(ctx, region)
+    return regions
+
+
 def phase_param(text: str) -> Phase:
     try:
         return parse_phase(text)
@@ -100,6 +107,17 @@ RegionFilter = Annotated[
         callback=known_region,
         metavar="REGION",
         help="Only this region.",
+    ),
+]
+Regions = Annotated[
+    list[str],
+    typer.Option(
+        "--region",
+        parser=region_param,
+        callback=known_regions,
+        metavar="REGION",
+        help="A region of PROMETHEUS_REGION_EXCHANGES (repeat the option for more).",
+        show_default=False,
     ),
 ]
 DateFilter = Annotated[

@@ -47,7 +47,7 @@ def ensure_calendar_runs(
         created = 0
         if pairs:
             created = conn.execute(
-                query("ensure_calendar_runs"),
+                query("ensure_runs"),
                 {"dates": [d for d, _ in pairs], "regions": [r for _, r in pairs], "actor": actor},
             ).rowcount
     if unusable:

@@ -1,8 +1,9 @@
-"""Audited manual overrides: retry, cancel and set-phase, each with who and why.
+"""Audited manual overrides: retry, cancel, set-phase and restart, each with who and why.
 
 Who may force what is decided here, not in the CLI: retry only from FAILED and only
 back to the phase the run failed in; cancel only an active run; set-phase anything,
-but only when the operator says ``force``. Each decides on the run as it is, under its
+but only when the operator says ``force``; restart (a backfill's redo) only a finished
+run, back to its start. Each decides on the run as it is, under its
 row lock (a run in the middle of a phase is busy: exit 1, nothing changed). A legal move
 goes through ``update_phase``; one the transition table refuses (a retry, most
 set-phases) through the database's ``prometheus_force_phase``, the only way past the
@@ -12,6 +13,7 @@ records both.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from sqlalchemy import Connection, Engine
@@ -51,6 +53,43 @@ def cancel(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str
         if not can_cancel(run):
             raise InputError(f"run {run.run_id} is already {run.phase}: nothing to cancel")
         return _move(conn, run, Phase.FAILED, actor=actor, override="cancel", reason=reason)
+
+
+def can_restart(phase: Phase | None) -> bool:
+    """Whether ``restart`` would accept a run in ``phase``: one that has finished."""
+    return phase in TERMINAL
+
+
+def restart(
+    conn: Connection,
+    runs: Mapping[int, Phase | None],
+    *,
+    actor: str,
+    reason: str,
+    override: str,
+) -> None:
+    """Finished runs (run_id -> the phase the caller found it in, under its lock) back to
+    WAITING_FOR_DATA, to be redone from their first phase: the phase tasks are idempotent,
+    so a redo rewrites the same rows. A run whose data is complete is DATA_READY at once
+    (the database's rewaiting trigger); each move is audited with ``override`` and the
+    reason. In the caller's transaction, which holds the runs' locks."""
+    if not runs:
+        return
+    reason = _reason(reason)
+    active = sorted(run_id for run_id, phase in runs.items() if not can_restart(phase))
+    if active:
+        raise InputError(f"only a COMPLETED or FAILED run can be redone; active: {active}")
+    params = [
+        {
+            "run_id": run_id,
+            "to_phase": Phase.WAITING_FOR_DATA,
+            "actor": actor,
+            "reason": reason,
+            "override": override,
+        }
+        for run_id in sorted(runs)
+    ]
+    conn.execute(query("force_phase"), params)
 
 
 def set_phase(

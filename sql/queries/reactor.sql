@@ -15,12 +15,6 @@ WHERE reactor_id = :reactor_id;
 -- Regions the reactor creates runs for: those that require at least one dataset.
 SELECT DISTINCT region FROM region_datasets ORDER BY region;
 
--- name: ensure_calendar_runs
--- Closed sessions' runs, so that late data shows as WAITING_FOR_DATA runs; one
--- statement, in the readiness trigger's lock order, burning no run ids on runs that
--- exist (see prometheus_ensure_runs).
-SELECT prometheus_ensure_runs(CAST(:dates AS date[]), CAST(:regions AS text[]), :actor);
-
 -- name: database_now
 -- Calendar decisions use the database's clock, like backoff and stuck checks.
 SELECT now();

@@ -5,6 +5,13 @@
 SELECT prometheus_ensure_runs(
     ARRAY[CAST(:as_of_date AS date)], ARRAY[CAST(:region AS text)], :actor);
 
+-- name: ensure_runs
+-- Runs for these (date, region) pairs, missing ones created WAITING_FOR_DATA (closed
+-- sessions by the calendar service, a backfill's range): one statement, in the readiness
+-- trigger's lock order, burning no run ids on runs that exist (prometheus_ensure_runs).
+-- A created run whose data is complete is DATA_READY at once (its insert's trigger).
+SELECT prometheus_ensure_runs(CAST(:dates AS date[]), CAST(:regions AS text[]), :actor);
+
 -- name: find_run
 -- Reads of a run say whether it is held (hold_id: the oldest active hold covering it).
 SELECT * FROM engine_runs_with_holds WHERE as_of_date = :as_of_date AND region = :region;

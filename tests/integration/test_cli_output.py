@@ -133,6 +133,12 @@ CASES = {
         "released hold 1 on US",
         {"hold_ids": [1]},
     ),
+    "backfill": Case(
+        ["backfill", "--from", "2026-11-23", "--to", "2026-11-27", "--region", "US"],
+        waiting_run,
+        "backfill 2026-11-23..2026-11-27 US: 4 session(s), 3 created, 0 reset, 1 left",
+        {"sessions": 4, "created": 3, "reset": 0, "left": 1},
+    ),
     "ingest prices": Case(
         ["ingest", "prices", *TARGET, "{tmp}/prices.csv"],
         price_file,
