@@ -18,9 +18,10 @@ from datetime import date, datetime
 from sqlalchemy import Connection, Engine
 
 from prometheus.db.queries import query
-from prometheus.errors import InputError
-from prometheus.pipeline.phases import WORKABLE, Phase
-from prometheus.pipeline.reads import Database, transaction
+from prometheus.errors import InputError, RunNotFound
+from prometheus.pipeline.phases import TERMINAL, WORKABLE, Phase
+from prometheus.pipeline.reads import Database, find_run, transaction
+from prometheus.pipeline.runs import Run
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,41 @@ def holds_of_run(db: Database, run_id: int) -> list[Hold]:
     with transaction(db) as conn:
         ids = conn.execute(query("holds_of_run"), {"run_id": run_id}).scalars()
         return _holds(conn, list(ids))
+
+
+def can_hold(run: Run) -> bool:
+    """Whether ``hold_run`` would hold the run: an active run that nothing holds yet."""
+    return run.phase not in TERMINAL and run.hold_id is None
+
+
+def can_release(run: Run) -> bool:
+    """Whether ``release_run`` has something to release: a hold covers the run."""
+    return run.hold_id is not None
+
+
+def hold_run(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
+    """Hold this one run: a hold on its region and date, in every phase (the console's
+    Hold). Returns the run, now held."""
+    place_hold(db, HoldScope(region, None, as_of_date, as_of_date), actor=actor, reason=reason)
+    return _run(db, as_of_date, region)
+
+
+def release_run(db: Engine, as_of_date: date, region: str, *, actor: str, reason: str) -> Run:
+    """Release every hold that covers the run, with the whole of its scope (the console's
+    Release; it shows what each hold covers first). InputError if nothing holds it."""
+    run = _run(db, as_of_date, region)
+    covering = [h.hold_id for h in holds_of_run(db, run.run_id)]
+    if not covering:
+        raise InputError(f"run {run.run_id} is not held: nothing to release")
+    release_holds(db, actor=actor, reason=reason, hold_ids=covering)
+    return _run(db, as_of_date, region)
+
+
+def _run(db: Engine, as_of_date: date, region: str) -> Run:
+    run = find_run(db, as_of_date, region)
+    if run is None:
+        raise RunNotFound(f"no run for {as_of_date.isoformat()} {region}")
+    return run
 
 
 def _holds(conn: Connection, hold_ids: list[int]) -> list[Hold]:

@@ -36,7 +36,7 @@ from prometheus.config import Settings, redact_urls
 from prometheus.db.connect import make_engine
 from prometheus.errors import InputError, RunBusy, RunNotFound, first_line
 from prometheus.logs import get_logger
-from prometheus.pipeline import overrides
+from prometheus.pipeline import holds, overrides
 from prometheus.pipeline.phases import parse_phase
 from prometheus.pipeline.state import Run, get_run
 from prometheus.web.feed import ChangeFeed
@@ -89,6 +89,23 @@ ACTIONS = {
             "Move the run to FAILED now: nothing advances it until someone retries it.",
             overrides.can_cancel,
             overrides.cancel,
+        ),
+        Action(
+            "hold",
+            "Hold",
+            "Stop this run (its region and date, every phase) from advancing until the hold "
+            "is released: no reactor, advance or orchestrator claims it. A phase running now "
+            "finishes; the next one does not start.",
+            holds.can_hold,
+            holds.hold_run,
+        ),
+        Action(
+            "release",
+            "Release",
+            "Release every hold that covers this run, each with the whole of its scope (the "
+            "run page lists them): the runs they held advance at once.",
+            holds.can_release,
+            holds.release_run,
         ),
     )
 }

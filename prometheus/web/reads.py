@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from prometheus.calendar import TradingCalendar
 from prometheus.checks import REACTOR_LOOKBACK, CheckPolicy, CheckReport, find_problems
 from prometheus.db.queries import query
+from prometheus.pipeline.holds import Hold, holds_of_run
 from prometheus.pipeline.phases import TERMINAL, Phase
 from prometheus.pipeline.state import Event, Run, get_run, run_events
 
@@ -39,6 +40,7 @@ class CellRun(NamedTuple):
     duration: timedelta | None  # since its data was ready; None while waiting for it
     retry_in: timedelta | None  # until its next attempt, while it backs off
     missing: tuple[str, ...]  # required datasets not COMPLETE, for a waiting run
+    held: bool  # a hold keeps it from advancing
 
 
 class Cell(NamedTuple):
@@ -123,6 +125,7 @@ class RunDetail:
     now: datetime
     timeline: tuple[TimelineEntry, ...]
     batches: tuple[Batch, ...]
+    holds: tuple[Hold, ...] = ()  # the active holds that keep it from advancing
 
     @property
     def ready_at(self) -> datetime | None:
@@ -226,6 +229,7 @@ class Reader:
                 return None
             now: datetime = conn.execute(query("check_clock"), {"at": None}).scalar_one()
             events = run_events(conn, run_id)
+            held = holds_of_run(conn, run_id)
             batches = conn.execute(
                 query("web_run_batches"), {"as_of_date": run.as_of_date, "region": run.region}
             ).all()
@@ -234,6 +238,7 @@ class Reader:
             now=now,
             timeline=tuple(_timeline(events)),
             batches=tuple(Batch(**b._mapping) for b in batches),
+            holds=tuple(held),
         )
 
     def runs_page(self, filters: RunFilters, page: int) -> RunsPage:
@@ -280,6 +285,7 @@ def _cell_run(
     duration_s: float | None,
     retry_in_s: float | None,
     missing: list[str] | None,
+    held: bool,
 ) -> CellRun:
     """A row of ``web_overview_runs``, in its column order."""
     return CellRun(
@@ -290,6 +296,7 @@ def _cell_run(
         duration=None if duration_s is None else timedelta(seconds=duration_s),
         retry_in=None if retry_in_s is None else timedelta(seconds=retry_in_s),
         missing=tuple(missing or ()),
+        held=held,
     )
 
 

@@ -5,8 +5,9 @@
 -- The runs of a window of dates, with what the grid shows per cell: how long the run has
 -- been processing (from its data being declared ready, the first time, to its end or to
 -- now), how long until its next attempt, and for a waiting run the required datasets not
--- yet COMPLETE. The lookups are served by engine_run_events_run_idx and the batches'
--- key, so the cost follows the window, not the history.
+-- yet COMPLETE, and whether a hold keeps it from advancing. The lookups are served by
+-- engine_run_events_run_idx and the batches' key, so the cost follows the window, not
+-- the history.
 SELECT r.run_id, r.as_of_date, r.region, r.phase, r.attempts,
        r.last_error IS NOT NULL AS has_error,
        CASE WHEN r.phase <> 'WAITING_FOR_DATA' THEN CAST(extract(epoch FROM
@@ -25,8 +26,9 @@ SELECT r.run_id, r.as_of_date, r.region, r.phase, r.attempts,
                   AND b.region = r.region
                  WHERE d.region = r.region AND b.status IS DISTINCT FROM 'COMPLETE'
                  ORDER BY d.dataset)
-       END AS missing
-FROM engine_runs r
+       END AS missing,
+       r.hold_id IS NOT NULL AS held
+FROM engine_runs_with_holds r
 WHERE r.as_of_date BETWEEN :start AND :end;
 
 -- name: web_reactors
@@ -70,9 +72,12 @@ LIMIT :limit OFFSET :offset;
 -- name: web_version
 -- Changes to what the pages show, in one cheap row: every run created, phase change and
 -- failed attempt writes an audit event (so the newest event id moves, read from its key),
--- and reactors starting or stopping change the heartbeat figures. Polled while browsers
--- watch, because a reactor stepping its own run announces only COMPLETED and FAILED.
+-- reactors starting or stopping change the heartbeat figures, and a hold placed or
+-- released changes the holds'. Polled while browsers watch, because a reactor stepping
+-- its own run announces only COMPLETED and FAILED.
 SELECT (SELECT coalesce(max(event_id), 0) FROM engine_run_events) AS last_event_id,
+       (SELECT coalesce(max(hold_id), 0) FROM engine_run_holds) AS last_hold_id,
+       (SELECT count(released_at) FROM engine_run_holds) AS released_holds,
        h.reactors, h.stopped, h.last_started_at
 FROM (SELECT count(*) AS reactors, count(stopped_at) AS stopped,
              max(started_at) AS last_started_at

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from prometheus.config import Settings
+from prometheus.pipeline.holds import HoldScope, holds_of_run, place_hold
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import Event, Run, get_run, run_events
 from prometheus.web.security import CSRF_COOKIE
@@ -244,3 +245,68 @@ def test_a_form_too_large_is_refused(client: TestClient, failed: Run) -> None:
         auth=AUTH,
     )
     assert response.status_code == 413
+
+
+def test_hold_holds_the_run_and_records_user_and_reason(client: TestClient, engine: Engine) -> None:
+    active = run_in(engine, DAY, "EU", Phase.DATA_READY)
+    token = csrf_from(client, active.run_id, "hold")
+    response = client.post(
+        f"/runs/{active.run_id}/hold",
+        data={"csrf_token": token, "reason": "bad vendor prices"},
+        auth=AUTH,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    run = get_run(engine, active.run_id)
+    assert run is not None and run.hold_id is not None and run.phase is Phase.DATA_READY
+    (hold,) = holds_of_run(engine, active.run_id)
+    assert hold.scope == HoldScope("EU", None, DAY, DAY)
+    assert (hold.held_by, hold.reason) == (ACTOR, "bad vendor prices")
+    page = client.get(f"/runs/{active.run_id}").text
+    assert f"hold {hold.hold_id} on EU 2026-11-24..2026-11-24" in page
+    assert f'href="/runs/{active.run_id}/release"' in page
+    assert f'href="/runs/{active.run_id}/hold"' not in page
+
+
+def test_release_releases_every_hold_covering_the_run_and_records_user_and_reason(
+    client: TestClient, engine: Engine
+) -> None:
+    active = run_in(engine, DAY, "EU", Phase.SIGNALS_DONE)
+    placed, _ = place_hold(engine, HoldScope("EU"), actor="cli:ops", reason="hold the books")
+    token = csrf_from(client, active.run_id, "release")
+    response = client.post(
+        f"/runs/{active.run_id}/release",
+        data={"csrf_token": token, "reason": "vendor resent"},
+        auth=AUTH,
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    assert holds_of_run(engine, active.run_id) == []
+    with engine.connect() as conn:
+        released = conn.execute(
+            text("SELECT released_by, release_reason FROM engine_run_holds WHERE hold_id = :id"),
+            {"id": placed.hold_id},
+        ).one()
+    assert tuple(released) == (ACTOR, "vendor resent")
+    again = client.post(
+        f"/runs/{active.run_id}/release",
+        data={"csrf_token": token, "reason": "twice"},
+        auth=AUTH,
+    )
+    assert again.status_code == 400 and "is not held" in again.text
+
+
+def test_hold_and_release_are_offered_as_the_holds_module_would_accept_them(
+    client: TestClient, engine: Engine
+) -> None:
+    free = run_in(engine, DAY, "EU", Phase.DATA_READY)
+    held = run_in(engine, DAY, "US", Phase.UNIVERSES_DONE)
+    done = run_in(engine, DAY, "UK", Phase.COMPLETED)
+    place_hold(engine, HoldScope("US"), actor="cli:ops", reason="books")
+    offered = {}
+    for run in (free, held, done):
+        page = client.get(f"/runs/{run.run_id}").text
+        offered[run.region] = {
+            name for name in ("hold", "release") if f'href="/runs/{run.run_id}/{name}"' in page
+        }
+    assert offered == {"EU": {"hold"}, "US": {"release"}, "UK": set()}
