@@ -185,6 +185,17 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
+def lookback_start(now: datetime, lookback: timedelta) -> date:
+    """The earliest session date ``closed_sessions(region, now, lookback)`` can return.
+
+    Those who must stay clear of what the calendar hands out (a purge must not delete a
+    run the reactor's calendar would create again) ask this, not their own arithmetic.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("closed_sessions() needs a tz-aware 'now'; got a naive datetime")
+    return (now.astimezone(UTC) - lookback).date()
+
+
 class TradingCalendar:
     """Region-level view over exchange calendars (region code -> exchange MIC)."""
 
@@ -246,10 +257,8 @@ class TradingCalendar:
         A daemon uses this to create runs for sessions that have finished; a session
         still trading at ``now`` is excluded so its data is never treated as final.
         """
-        if now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError("closed_sessions() needs a tz-aware 'now'; got a naive datetime")
         now_utc = now.astimezone(UTC)
-        start = (now_utc - lookback).date()
+        start = lookback_start(now, lookback)
         # +1 day: a session labelled tomorrow (UTC) can never have closed, but be safe.
         candidates = self.sessions(region, start, now_utc.date() + timedelta(days=1))
         return [s for s in candidates if s.close <= now_utc]

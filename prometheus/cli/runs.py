@@ -300,7 +300,9 @@ def purge(
     fmt: ResultFormatOption = ResultFormat.TEXT,
 ) -> None:
     """Delete COMPLETED and FAILED runs dated before --before, with their events and
-    results, and record the purge (who, why, how many). Active runs are never purged."""
+    results, and record the purge (who, why, how many). Active runs are never purged, and
+    the cutoff stays out of the reactor's calendar window (the last 4 days), whose runs
+    the reactor would create and run again."""
     from prometheus.pipeline.retention import purge_runs
 
     cli = state(ctx)

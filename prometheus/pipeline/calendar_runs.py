@@ -9,15 +9,22 @@ it. Decisions use the database's clock, like backoff and stuck checks.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from prometheus.calendar import TradingCalendar, UnknownRegion
+from prometheus.calendar import TradingCalendar, UnknownRegion, lookback_start
 from prometheus.db.queries import query
 from prometheus.errors import InputError
 
 CALENDAR_LOOKBACK = timedelta(days=4)  # covers a long weekend of reactor downtime
+
+
+def earliest_calendar_date(now: datetime) -> date:
+    """The earliest date for which the calendar service (re)creates a missing run at
+    ``now``. A run dated on or after it that is deleted comes back at the next round, and
+    where its data is complete the engine runs it again: retention stays before it."""
+    return lookback_start(now, CALENDAR_LOOKBACK)
 
 
 def ensure_calendar_runs(

@@ -6,19 +6,20 @@ terminal runs (COMPLETED, FAILED) dated before the cutoff, with their events and
 reference results, and writes one row to ``engine_run_purges`` (who, why, the cutoff,
 how many), which outlives what it removed. Active runs are never purged. The rule and
 the deletion live in the database (``prometheus_is_purgeable``, ``prometheus_purge_runs``
-in sql/triggers/0013_purge.sql); here: what the operator must give, and the cutoff's
-sanity.
+in sql/triggers/0013_purge.sql); here: what the operator must give, and how recent a
+cutoff may be (the reactor's calendar window, whose workflow rule lives beside this one).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import Engine
 
 from prometheus.db.queries import query
 from prometheus.errors import InputError
+from prometheus.pipeline.calendar_runs import earliest_calendar_date
 
 
 @dataclass(frozen=True)
@@ -37,20 +38,24 @@ def purge_runs(
 ) -> Purge:
     """Purge terminal runs dated before ``before``, in one transaction.
 
-    Refused (InputError, nothing written): a blank reason, and a cutoff later than the
-    database's date (UTC), which would reach runs of days that are not over everywhere:
-    a typo in a year must not empty the table.
+    Refused (InputError, nothing written): a blank reason, and a cutoff inside the
+    reactor's calendar window (after ``earliest_calendar_date`` of the database's now).
+    The calendar service recreates every missing run of a session in that window at each
+    round; where the session's data is complete, the new run is DATA_READY at once and
+    every phase runs again under a new run_id. That limit also keeps a year typo from
+    emptying the table.
     """
     why = reason.strip()
     if not why:
         raise InputError("--reason must say why (it is written to the purge record)")
     with db.begin() as conn:
         now: datetime = conn.execute(query("database_now")).scalar_one()
-        today = now.astimezone(UTC).date()
-        if before > today:
+        latest = earliest_calendar_date(now)
+        if before > latest:
             raise InputError(
-                f"--before {before.isoformat()} is after today ({today.isoformat()}): "
-                "a purge removes runs of past days only"
+                f"--before {before.isoformat()} is too recent: the reactor's calendar recreates"
+                f" the runs of sessions since {latest.isoformat()} (and runs them again where"
+                f" their data is complete); the latest allowed cutoff is {latest.isoformat()}"
             )
         params = {"before": before, "actor": actor, "reason": why}
         if dry_run:

@@ -10,20 +10,25 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
+from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings, libpq_url
 from prometheus.db.queries import query
+from prometheus.pipeline.calendar_runs import CALENDAR_LOOKBACK
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.retention import purge_runs
-from prometheus.pipeline.state import Run, get_or_create_run, update_phase
+from prometheus.pipeline.state import Run, get_or_create_run, list_runs, update_phase
+from tests.support import reactor_tasks
 from tests.support.cli_runner import Result, invoke
+from tests.support.inprocess import ReactorThreads
 from tests.support.lock_waits import lock_waiters
 from tests.support.placing import place
 from tests.support.waiting import wait_until
@@ -170,7 +175,7 @@ def test_the_purge_record_outlives_further_purges(
         (["--before", "2026-13-01", "--reason", "r"], "invalid date '2026-13-01'"),
         (["--before", "01.01.2026", "--reason", "r"], "invalid date '01.01.2026'"),
         (["--reason", "r"], "--before"),
-        (["--before", "2999-01-01", "--reason", "typo"], "is after today"),
+        (["--before", "2999-01-01", "--reason", "typo"], "the latest allowed cutoff is"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(
@@ -189,6 +194,75 @@ def test_bad_input_exits_2_and_writes_nothing(
     assert message in result.err_lines[0]
     assert "Traceback" not in result.err
     assert everything(raw) == before
+
+
+def test_a_purge_never_reaches_runs_the_reactor_would_create_and_run_again(
+    capsys: pytest.CaptureFixture[str],
+    db_url: str,
+    engine: Engine,
+    raw: psycopg.Connection[Any],
+    reactors: ReactorThreads,
+    settings: Settings,
+) -> None:
+    """Every US session of the last two weeks has its data, so its run is made and
+    completed. The reactor's calendar service recreates the missing run of any session of
+    its window, and that run, its data complete, goes DATA_READY at once and runs every
+    phase again: a cutoff inside the window is refused, naming the latest allowed one, and
+    a purge at that cutoff leaves the calendar nothing to bring back."""
+    raw.execute("INSERT INTO region_datasets VALUES ('US', 'prices')")
+    now: datetime = raw.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
+    calendar = TradingCalendar(settings.region_exchanges)
+    window = {s.date for s in calendar.closed_sessions("US", now, CALENDAR_LOOKBACK)}
+    sessions = [s.date for s in calendar.closed_sessions("US", now, timedelta(days=14))]
+    assert window and set(sessions) > window, "two weeks hold sessions in and before the window"
+    latest = (now - CALENDAR_LOOKBACK).date()
+
+    running = reactors.start(
+        replace(settings, phase_tasks=reactor_tasks.MODULE, sweep_interval=timedelta(hours=1))
+    )
+    with engine.begin() as conn:  # the data of every session: readiness makes the runs
+        conn.execute(
+            text(
+                "INSERT INTO ingestion_batches (dataset, as_of_date, region, status, completed_at)"
+                " SELECT 'prices', d, 'US', 'COMPLETE', now() FROM unnest(CAST(:days AS date[])) d"
+            ),
+            {"days": sessions},
+        )
+
+    def us_runs() -> dict[date, tuple[int, Phase]]:
+        return {r.as_of_date: (r.run_id, r.phase) for r in list_runs(engine, region="US")}
+
+    def all_completed() -> dict[date, tuple[int, Phase]]:
+        runs = us_runs()
+        ok = runs.keys() == set(sessions) and {p for _, p in runs.values()} == {Phase.COMPLETED}
+        return runs if ok else {}
+
+    done = wait_until(all_completed, what="every session's run COMPLETED")
+    running.wait_ready()
+    assert running.reactor.calendar_runs.rounds >= 1
+    before = everything(raw)
+
+    for too_recent in (now.date(), latest + timedelta(days=1)):
+        refused = purge(capsys, db_url, "--before", too_recent.isoformat(), "--reason", "r")
+        assert refused.code == 2, refused
+        assert len(refused.err_lines) == 1, refused.err
+        assert f"the latest allowed cutoff is {latest.isoformat()}" in refused.err_lines[0]
+    assert everything(raw) == before
+
+    allowed = purge(capsys, db_url, "--before", latest.isoformat(), "--reason", "old enough")
+    assert allowed.code == 0, allowed
+    kept = {d: run for d, run in done.items() if d >= latest}
+    assert kept.keys() >= window
+    assert us_runs() == kept
+
+    rounds = running.reactor.calendar_runs.rounds
+    running.reactor.calendar_runs.wake()  # a calendar round after the purge
+    wait_until(lambda: running.reactor.calendar_runs.rounds > rounds, what="a calendar round")
+    running.wait_ready()
+    assert us_runs() == kept  # nothing recreated, nothing run again
+    assert rows(raw, "engine_run_events") == [
+        e for e in before["engine_run_events"] if e[1] in {i for i, _ in kept.values()}
+    ]
 
 
 def test_a_run_retried_while_the_purge_waits_is_not_purged(
