@@ -287,12 +287,13 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION public.prometheus_ensure_runs(p_dates date[], p_regions text[], p_actor text) RETURNS void
+CREATE FUNCTION public.prometheus_ensure_runs(p_dates date[], p_regions text[], p_actor text) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'public', 'pg_temp'
     AS $$
 DECLARE
     saved text[] := prometheus_set_context(p_actor, '{}'::jsonb, true);
+    created integer;
 BEGIN
     INSERT INTO engine_runs (as_of_date, region)
     SELECT w.as_of_date, w.region
@@ -302,7 +303,9 @@ BEGIN
         SELECT 1 FROM engine_runs e WHERE e.as_of_date = w.as_of_date AND e.region = w.region)
     ORDER BY w.as_of_date, w.region
     ON CONFLICT (as_of_date, region) DO NOTHING;
+    GET DIAGNOSTICS created = ROW_COUNT;
     PERFORM prometheus_restore_context(saved);
+    RETURN created;
 END
 $$;
 

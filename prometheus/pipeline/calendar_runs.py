@@ -56,7 +56,7 @@ def ensure_calendar_runs(
             created = conn.execute(
                 query("ensure_runs"),
                 {"dates": [d for d, _ in pairs], "regions": [r for _, r in pairs], "actor": actor},
-            ).rowcount
+            ).scalar_one()
     if unusable:
         raise InputError(f"no calendar runs for {'; '.join(unusable)}")
     return created

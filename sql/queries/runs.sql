@@ -1,7 +1,7 @@
 -- name: insert_run
 -- Create the run if it is missing; a concurrent creator wins quietly (ON CONFLICT).
--- Returns nothing: the statement's own triggers may move the new run on (to DATA_READY
--- when its data is already complete), so the caller reads it back.
+-- Its count is not used: the statement's own triggers may move the new run on (to
+-- DATA_READY when its data is already complete), so the caller reads it back.
 SELECT prometheus_ensure_runs(
     ARRAY[CAST(:as_of_date AS date)], ARRAY[CAST(:region AS text)], :actor);
 
@@ -10,6 +10,7 @@ SELECT prometheus_ensure_runs(
 -- sessions by the calendar service, a backfill's range): one statement, in the readiness
 -- trigger's lock order, burning no run ids on runs that exist (prometheus_ensure_runs).
 -- A created run whose data is complete is DATA_READY at once (its insert's trigger).
+-- Returns how many runs were created.
 SELECT prometheus_ensure_runs(CAST(:dates AS date[]), CAST(:regions AS text[]), :actor);
 
 -- name: find_run

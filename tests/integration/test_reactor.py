@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 from sqlalchemy import Engine, text
+from structlog.testing import capture_logs
 
 from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings
 from prometheus.orchestration.notifications import Channel
-from prometheus.pipeline.calendar_runs import CALENDAR_LOOKBACK
+from prometheus.pipeline.calendar_runs import CALENDAR_LOOKBACK, ensure_calendar_runs
 from prometheus.pipeline.phases import TERMINAL, Phase
 from prometheus.pipeline.state import (
     ensure_run,
@@ -564,3 +565,41 @@ def test_the_reactor_creates_waiting_runs_for_recently_closed_sessions(
     today = calendar.session("US", now.date())  # none on 2026-11-26, Thanksgiving
     if today is None or today.close > now:
         assert now.date() not in us_runs()
+
+
+def test_calendar_rounds_count_the_runs_they_create(
+    reactors: ReactorThreads, engine: Engine, reactor_settings: Settings
+) -> None:
+    """calendar_runs.created says how many runs a round made, and a round that made none
+    says nothing (the statement's row count, always 1, said runs=1 every round)."""
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO region_datasets VALUES ('US', 'prices'), ('EU', 'prices')"))
+        now: datetime = conn.execute(text("SELECT now()")).scalar_one()
+    calendar = TradingCalendar(reactor_settings.region_exchanges)
+    expected = {
+        (s.date, region)
+        for region in ("US", "EU")
+        for s in calendar.closed_sessions(region, now, CALENDAR_LOOKBACK)
+    }
+    assert len(expected) > 1, "the lookback should hold closed sessions in both regions"
+
+    with capture_logs() as logs:
+        running = reactors.start(reactor_settings)
+        service = running.reactor.calendar_runs
+        wait_until(lambda: service.rounds >= 1, timeout=DEADLINE, what="a first calendar round")
+        assert {(r.as_of_date, r.region) for r in list_runs(engine)} == expected
+        service.wake()
+        wait_until(lambda: service.rounds >= 2, timeout=DEADLINE, what="a second calendar round")
+    created = [e["runs"] for e in logs if e["event"] == "calendar_runs.created"]
+    assert created == [len(expected)]
+    assert (service.failures, len(list_runs(engine))) == (0, len(expected))
+
+
+def test_ensure_calendar_runs_returns_how_many_it_created(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO region_datasets VALUES ('US', 'prices')"))
+    calendar = TradingCalendar()
+    at = datetime(2026, 11, 24, 22, tzinfo=UTC)  # Tuesday, after the close
+    rounds = [ensure_calendar_runs(engine, calendar, actor="test", now=at) for _ in range(2)]
+    assert rounds == [3, 0]  # Friday the 20th, Monday the 23rd, Tuesday the 24th
+    assert {r.as_of_date for r in list_runs(engine)} == {date(2026, 11, d) for d in (20, 23, 24)}
