@@ -9,7 +9,6 @@ from __future__ import annotations
 import getpass
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -18,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from prometheus.calendar import DEFAULT_REGION_EXCHANGES
-from prometheus.conninfo import ConnInfo, password_of
+from prometheus.conninfo import ConnInfo, mask_passwords, without_passwords
 from prometheus.errors import InputError
 
 MAX_ATTEMPTS_DEFAULT = 3
@@ -202,23 +201,15 @@ def subprocess_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
-_URL_PASSWORD = re.compile(r"(\w+(?:\+\w+)?://[^:/@\s]*:)[^@\s]+@")
-_PARAM_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s'\"]+)", re.IGNORECASE)
-
-
 def redact_urls(text: str) -> str:
     """Mask the password of any URL (or ``password=`` parameter) in text: the last guard
     before stderr or a log line."""
-    return _PARAM_PASSWORD.sub(r"\1***", _URL_PASSWORD.sub(r"\1***@", text))
+    return mask_passwords(text)
 
 
 def redact(text: str, urls: Iterable[str | None]) -> str:
     """``redact_urls``, and also the passwords of ``urls`` wherever they appear in text."""
-    for url in urls:
-        password = password_of(url) if url else None
-        if password:
-            text = text.replace(password, "***")
-    return redact_urls(text)
+    return without_passwords(text, [url for url in urls if url])
 
 
 def known_database_urls(argv: Sequence[str]) -> list[str]:

@@ -21,7 +21,7 @@ the password, and the URL is shown only through ``ConnInfo.redacted``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from urllib.parse import parse_qsl, quote, urlencode
@@ -32,9 +32,24 @@ MASK = "***"
 _SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*)://")
 _POSTGRES_SCHEMES = {"postgresql", "postgres"}
 _SQLALCHEMY_DRIVERS = {"psycopg", "psycopg2"}
-#: The password as written in a URI's userinfo, or as a keyword's value (maybe quoted).
-_URI_PASSWORD = re.compile(r"://[^@/?#]*?:([^@/?#]*)@")
-_KEYWORD_PASSWORD = re.compile(r"\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)", re.IGNORECASE)
+# Where a password is written, each with its value as group "value": a URI's userinfo;
+# a URI's ``password`` query parameter (up to the next ``&``); a keyword/value
+# ``password=`` with its value as libpq reads it (single-quoted, or up to a space, with
+# backslash escapes), and any words after it that are not ``keyword=`` themselves: in
+# ``password=se cret`` libpq stops at the space and then quotes "cret" in its error, but
+# the operator meant both words, and both are secret.
+_KEY = r"[A-Za-z_][\w.-]*\s*="
+_VALUE = r"(?:'(?:[^'\\]|\\.)*'?|(?:[^\s'\\]|\\.)(?:[^\s\\]|\\.)*)"
+_PASSWORDS = (
+    re.compile(r"(?P<head>://[^@/?#\s]*?:)(?P<value>[^@/?#]*)(?=@)"),
+    re.compile(
+        rf"(?P<head>[?&]password=)(?P<value>[^&#\s]*(?:\s+(?!{_KEY})[^&#\s]+)*)", re.IGNORECASE
+    ),
+    re.compile(
+        rf"(?P<head>(?<![?&\w])password\s*=\s*)(?P<value>{_VALUE}?(?:\s+(?!{_KEY}){_VALUE})*)",
+        re.IGNORECASE | re.DOTALL,
+    ),
+)
 
 _ENUMS = {
     "target_session_attrs": {
@@ -82,7 +97,7 @@ class ConnInfo:
         try:
             params = conninfo_to_dict(text)
         except psycopg.Error as exc:
-            problem = _without_password(str(exc).strip(), raw)
+            problem = without_passwords(str(exc).strip(), [raw])
             raise InputError(f"{name} is not valid: {problem}") from None
         if not str(params.get("port", "x")).strip(","):
             del params["port"]  # "a,b" gives ports ",": every host on the default port
@@ -152,19 +167,49 @@ class ConnInfo:
                 raise InputError(f"{name} is not valid: {key}={value!r} is not a whole number")
 
 
-def password_of(raw: str) -> str | None:
-    """The password in ``raw``, also in a URL too broken to parse: what to mask."""
+def password_fragments(raw: str) -> list[str]:
+    """What to mask wherever ``raw``'s password may be echoed, longest first: the
+    password as libpq reads it, as it is written (quoted, escaped, percent-encoded), and
+    each word of it, also in a URL too broken to parse."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
+    found: set[str] = set()
     scheme = _SCHEME.match(raw)
     try:
         text = _libpq_uri(raw, scheme[1], "") if scheme else raw
-        password = conninfo_to_dict(text).get("password")
-        return str(password) if password else None
+        found.add(str(conninfo_to_dict(text).get("password") or ""))
     except (psycopg.Error, InputError):
-        found = _URI_PASSWORD.search(raw) or _KEYWORD_PASSWORD.search(raw)
-        return found[1].strip("'") if found and found[1] else None
+        pass  # too broken for libpq: what is written is all there is
+    for pattern in _PASSWORDS:
+        for match in pattern.finditer(raw):
+            found.add(match["value"])
+    for value in list(found):
+        for word in value.split():
+            found.update({word, word.strip("'"), re.sub(r"\\(.)", r"\1", word).strip("'")})
+    return sorted((f for f in found if f.strip() and f != MASK), key=len, reverse=True)
+
+
+def mask_passwords(text: str) -> str:
+    """Every password written in ``text`` masked (URIs, ``password=`` keywords and query
+    parameters, whatever their quoting): the last guard before a message or a log line."""
+    for pattern in _PASSWORDS:
+        text = pattern.sub(_masked, text)
+    return text
+
+
+def without_passwords(text: str, urls: Iterable[str]) -> str:
+    """``mask_passwords``, and also the passwords of ``urls`` wherever they appear in
+    ``text`` (an error may quote a password, or a word of it, without its keyword)."""
+    for url in urls:
+        for fragment in password_fragments(url):
+            # Whole words only: a password "in" must not take the word "in" apart.
+            text = re.sub(rf"(?<![^\W_]){re.escape(fragment)}(?![^\W_])", MASK, text)
+    return mask_passwords(text)
+
+
+def _masked(match: re.Match[str]) -> str:
+    return match["head"] + (MASK if match["value"] else "")
 
 
 def _libpq_uri(raw: str, scheme: str, name: str) -> str:
@@ -198,19 +243,6 @@ def _libpq_uri(raw: str, scheme: str, name: str) -> str:
 def _has_port(host: str) -> bool:
     """``a:5432`` has a port; ``/run/postgresql`` and ``::1`` do not."""
     return not host.startswith("/") and host.count(":") == 1
-
-
-def _without_password(message: str, raw: str) -> str:
-    password = password_of(raw)
-    for secret in filter(None, {password, _raw_password(raw)}):
-        message = message.replace(secret, MASK)
-    return message
-
-
-def _raw_password(raw: str) -> str | None:
-    """The password as written (maybe percent-encoded), which libpq may quote back."""
-    found = _URI_PASSWORD.search(raw) or _KEYWORD_PASSWORD.search(raw)
-    return found[1] if found and found[1] else None
 
 
 def _split(value: str) -> list[str]:

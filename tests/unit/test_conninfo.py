@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prometheus.config import LISTEN_URL_NAME, Settings, known_database_urls, redact
-from prometheus.conninfo import ConnInfo, password_of
+from prometheus.conninfo import ConnInfo, password_fragments
 from prometheus.errors import InputError
 
 NAME = "the database URL (PROMETHEUS_DATABASE_URL or --database-url)"
@@ -107,7 +107,9 @@ def test_another_database_on_the_same_servers() -> None:
         ("postgresql://u:hunter2@h/db?connect_timeout=ten", "connect_timeout='ten'"),
         ("postgresql://u:hunter2@h/db?foo=1", 'invalid URI query parameter: "foo"'),
         ("postgresql://u:hunter2@h/my db", "unexpected spaces"),
-        ("host=h password=hunter2 nonsense", 'missing "=" after "nonsense"'),
+        # libpq stops the value at the space and quotes the next word, which may be the
+        # rest of the password: every word after password= that is no keyword is masked.
+        ("host=h password=hunter2 nonsense", 'missing "=" after "***"'),
         ("mysql://u:hunter2@h/db", "must name PostgreSQL"),
         ("postgresql+asyncpg://u:hunter2@h/db", "must name PostgreSQL"),
         # libpq quotes the token it could not decode: here, the password itself.
@@ -155,13 +157,55 @@ def test_without_a_listen_url_the_reactor_listens_on_the_database_url() -> None:
         ("postgresql://u:hunter2@h:bad/db", "hunter2"),  # valid for libpq's parser
         ("postgresql://u:hunter2%zz@h/db", "hunter2%zz"),  # too broken to parse
         ("host=h password=hunter2 nonsense", "hunter2"),
-        ("postgresql://u@h/db", None),
     ],
 )
-def test_the_password_is_found_to_be_masked_even_in_a_broken_url(
-    raw: str, password: str | None
-) -> None:
-    assert password_of(raw) == password
+def test_the_password_is_found_to_be_masked_even_in_a_broken_url(raw: str, password: str) -> None:
+    assert password in password_fragments(raw)
+
+
+def test_a_url_without_a_password_has_nothing_to_mask() -> None:
+    assert password_fragments("postgresql://u@h/db") == []
+    assert password_fragments("host=h password=") == []
+
+
+#: Passwords an operator may write with spaces, quotes and backslashes, each in a URL that
+#: libpq refuses (so its error quotes what it could not read) or accepts.
+SPACED = [
+    ("host=h password=pw1 pw2", ["pw1", "pw2"]),
+    ("host=h password=pw1 pw2 dbname=db", ["pw1", "pw2"]),
+    ("host=h password=pw1 pw2 pw3", ["pw1", "pw2", "pw3"]),
+    ("host=h password=pw1\\ pw2 pw3", ["pw1", "pw2", "pw3"]),
+    ("host=h password='pw1 pw2", ["pw1", "pw2"]),  # unterminated
+    ("host=h password='pw1\\'s pw2' pw3", ["pw1", "pw2", "pw3"]),
+    ("password = pw1 pw2", ["pw1", "pw2"]),
+    ("host=h password= pw1 pw2", ["pw1", "pw2"]),
+    ("postgresql://u:pw1 pw2@h/db", ["pw1", "pw2"]),
+    ("postgresql://u@h/db?password=pw1 pw2&sslmode=require", ["pw1", "pw2"]),
+]
+
+
+@pytest.mark.parametrize(("raw", "words"), SPACED, ids=[raw for raw, _ in SPACED])
+def test_no_word_of_a_password_reaches_an_error_message(raw: str, words: list[str]) -> None:
+    try:
+        ConnInfo.parse(raw, name=NAME)
+        message = ""
+    except InputError as exc:
+        message = str(exc)
+    for text in (message, redact(f"failed: {raw}", [raw]), redact(f"failed: {raw}", [])):
+        for word in words:
+            assert word not in text.replace(NAME, ""), (word, text)
+
+
+def test_masking_keeps_what_is_not_the_password() -> None:
+    masked = redact("conn host=h password=se cret dbname=db user=alice", [])
+    assert masked == "conn host=h password=*** dbname=db user=alice"
+    assert redact("conn host=h password=", []) == "conn host=h password="
+    assert redact("at the end: password=se cret", []) == "at the end: password=***"
+    # An error quoting a word of the password without its keyword: the word alone goes.
+    raw = "host=h password=se cret"
+    assert redact('missing "=" after "cret" in connection info string', [raw]) == (
+        'missing "=" after "***" in connection info string'
+    )
 
 
 def test_the_listen_urls_password_is_masked_in_messages_too(
