@@ -170,6 +170,7 @@ class Dispatcher:
                     actor=self._actor,
                     notify=False,
                     on_task=task_started,
+                    on_abandoned=self._observe,  # its worker reports only a lost connection
                 )
                 break
             except DBAPIError as exc:
@@ -193,6 +194,8 @@ class Dispatcher:
         return first_line(exc)
 
     def _observe(self, step: Step) -> None:
+        """Metrics of a step, and a wake for the sweep when a retry is scheduled (it then
+        sweeps as the backoff ends). Called from workers and from the phase watchdog."""
         if step.phase is None or step.run is None:
             return  # no task ran: waiting, busy, backing off or terminal
         if step.outcome is Outcome.ADVANCED:

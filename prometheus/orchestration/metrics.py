@@ -63,7 +63,10 @@ class ReactorMetrics:
             registry=r,
         )
         self.failures = Counter(
-            "prometheus_phase_failures", "Failed phase attempts.", ["phase"], registry=r
+            "prometheus_phase_failures",
+            "Failed phase attempts (a phase abandoned past its timeout included).",
+            ["phase"],
+            registry=r,
         )
         self.phase_duration = Histogram(
             "prometheus_phase_duration_seconds",

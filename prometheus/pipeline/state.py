@@ -168,10 +168,12 @@ def advance_batch(
     actor: str,
     notify: bool = True,
     on_task: Callable[[Run], None] = lambda run: None,
+    on_abandoned: Callable[[Step], None] = lambda step: None,
 ) -> list[Step]:
     """A reactor worker's transaction: one step of each of ``runs`` (the runs it is
     stepping, as far as they can be claimed), then of the oldest due runs nobody holds,
-    while ``limits`` allow; empty when there was nothing to claim. See ``stepping``."""
+    while ``limits`` allow; empty when there was nothing to claim. See ``stepping``
+    (``step_runs``) for ``on_task`` and ``on_abandoned``."""
     return step_runs(
         db,
         runs=runs,
@@ -181,6 +183,7 @@ def advance_batch(
         actor=actor,
         notify=notify,
         on_task=on_task,
+        on_abandoned=on_abandoned,
     )
 
 

@@ -95,18 +95,31 @@ def step_runs(
     actor: str,
     notify: bool,
     on_task: Callable[[Run], None] = lambda run: None,
+    on_abandoned: Callable[[Step], None] = lambda step: None,
 ) -> list[Step]:
     """Steps in one transaction: of ``runs`` (by id, claimed together; a run held, or
     locked by another process, is passed over) and then, with ``take_due``, of the due
     runs nobody holds, oldest first; within ``limits``. Returns the steps once committed,
     their log lines told. ``on_task`` is called as each run's task starts.
 
+    ``on_abandoned`` gets the step of a phase abandoned past its timeout (its session
+    ended, its failed attempt counted apart), from the watchdog's thread, as soon as it
+    is counted: the worker that ran it may never return to report it, and when it does
+    it finds only its connection gone.
+
     A failure outside a task's savepoint (at commit, say) is counted as that run's failed
     attempt in a transaction of its own when one run was stepped; when several were, it
     cannot be told whose it was, so each is stepped again alone, and the culprit's
     failure is counted in its own transaction, the others' work is done (once) there.
     """
-    batch = _Batch(db, settings=settings, actor=actor, notify=notify, on_task=on_task)
+    batch = _Batch(
+        db,
+        settings=settings,
+        actor=actor,
+        notify=notify,
+        on_task=on_task,
+        on_abandoned=on_abandoned,
+    )
     try:
         batch.run(list(runs), take_due=take_due, limits=limits)
     except SQLAlchemyError as exc:
@@ -131,6 +144,7 @@ def step_runs(
                 actor=actor,
                 notify=notify,
                 on_task=on_task,
+                on_abandoned=on_abandoned,
             )
         ]
     for run, news in batch.news:
@@ -159,6 +173,7 @@ class _Batch:
     actor: str
     notify: bool
     on_task: Callable[[Run], None]
+    on_abandoned: Callable[[Step], None]
     steps: list[Step] = field(default_factory=list)
     news: list[tuple[Run, News]] = field(default_factory=list)
     worked: list[Run] = field(default_factory=list)  # runs whose task ran, as claimed
@@ -233,7 +248,13 @@ class _Batch:
             # attempt: no other process can slip in and retry before the backoff is written.
             try:
                 late = _LatePhase(
-                    self.db, driver, run, backend_pid, settings=self.settings, actor=self.actor
+                    self.db,
+                    driver,
+                    run,
+                    backend_pid,
+                    settings=self.settings,
+                    actor=self.actor,
+                    on_abandoned=self.on_abandoned,
                 )
                 with WATCHDOG.guard(self.settings.phase_timeout.total_seconds(), late.expire) as dl:
                     try:
@@ -327,11 +348,21 @@ class _LatePhase:
     It acts while holding the deadline (the phase cannot leave its guard meanwhile), so
     the attempt is counted once: here, or by the phase itself if it finishes first (then
     past its deadline, it fails with PhaseTimeout), or, if its session could not be
-    ended, by the phase when its task returns.
+    ended, by the phase when its task returns. An attempt counted here is handed to
+    ``on_abandoned`` at once, like any failed attempt's step (failure metrics, a wake
+    when its backoff ends): its worker can report nothing but a lost connection.
     """
 
     def __init__(
-        self, db: Engine, driver: Any, run: Run, pid: int, *, settings: Settings, actor: str
+        self,
+        db: Engine,
+        driver: Any,
+        run: Run,
+        pid: int,
+        *,
+        settings: Settings,
+        actor: str,
+        on_abandoned: Callable[[Step], None],
     ) -> None:
         self._db = db
         self._driver = driver
@@ -341,6 +372,7 @@ class _LatePhase:
         self._run = run
         self._settings = settings
         self._actor = actor
+        self._on_abandoned = on_abandoned
 
     def expire(self, deadline: Deadline) -> None:
         with deadline.unless_finished() as running:
@@ -354,7 +386,7 @@ class _LatePhase:
                 return
             with about(self._run):
                 log.error("phase.abandoned", timeout_s=deadline.timeout_s, pid=self._pid)
-            record_apart(
+            step = record_apart(
                 self._db,
                 self._run,
                 PhaseTimeout(f"phase timed out after {deadline.timeout_s:g}s"),
@@ -362,6 +394,8 @@ class _LatePhase:
                 actor=self._actor,
                 holder=self._pid,
             )
+        if step.attempt_failed:
+            self._on_abandoned(step)
 
 
 def _require_usable(driver: psycopg.Connection[Any]) -> None:

@@ -88,6 +88,44 @@ def test_a_worker_wedged_by_a_task_that_never_returns_makes_healthz_degraded(
     assert gauge(running, "prometheus_runs_in_progress") == 0
 
 
+def test_an_abandoned_phase_counts_as_a_failure_and_is_retried_when_its_backoff_ends(
+    reactors: ReactorThreads, engine: Engine, settings: Settings, wedge_release: Any
+) -> None:
+    """The first attempt blocks in Python past the phase timeout: its session is ended and
+    the attempt counted apart, while its worker stays stuck. That attempt shows in
+    /metrics like any failed one, and its retry starts when its short backoff ends, on
+    the other worker: the sweep, an hour apart, is woken for it."""
+    running = reactors.start(
+        replace(
+            settings,
+            phase_tasks="tests.support.task_modules",
+            phase_timeout=timedelta(seconds=1),
+            retry_base=timedelta(seconds=1),
+            sweep_interval=HOUR,
+            concurrency=2,
+            metrics_port=0,
+        )
+    )
+    running.wait_ready()
+    failures = 'prometheus_phase_failures_total{phase="DATA_READY"}'
+
+    run = ensure_run(engine, DAY, "WEDGES_ONCE", data_ready=True, actor="test")
+    assert WEDGE_ENTERED.wait(DEADLINE), "the reactor never started the phase"
+    wait_until(
+        lambda: failures in running.metrics_text(), timeout=DEADLINE, what="a failure counted"
+    )
+    assert running.scraped()["prometheus_phase_failures_total"] == [({"phase": "DATA_READY"}, 1)]
+    wait_until(
+        lambda: (r := get_run(engine, run.run_id)) is not None and r.phase is Phase.COMPLETED,
+        timeout=DEADLINE,
+        what="the run retried after its backoff and COMPLETED",
+    )
+    assert health(running, 503)["wedged_workers"] == 1  # the first worker is still stuck
+    done = get_run(engine, run.run_id)
+    assert done is not None and done.attempts == 0  # reset by the phase change
+    assert running.sample("prometheus_sweeps_total") >= 2  # the start's, and the woken one
+
+
 # -- maintenance services ------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ chosen by data in the database, the run's region, rather than by global state:
 - ``WEDGES``: blocks in Python, outside any statement, until the test sets
   ``WEDGE_RELEASE`` (the ``wedge_release`` fixture does at teardown), then does the
   normal work; ``WEDGE_ENTERED`` says one has started;
+- ``WEDGES_ONCE``: like WEDGES on the first attempt, then does the normal work;
 - ``SWALLOWS``: writes a partial row, then catches the error of a failing statement and
   returns normally, leaving its transaction aborted;
 - any other region: the normal work, fixed signal scores for ``PLUGIN_INSTRUMENTS``.
@@ -75,7 +76,7 @@ def signals(ctx: TaskContext) -> None:
     if ctx.region == "FAILS_AT_COMMIT":
         for statement in _DEFERRED_VIOLATION:
             ctx.conn.execute(text(statement))
-    if ctx.region == "WEDGES":
+    if ctx.region == "WEDGES" or (ctx.region == "WEDGES_ONCE" and ctx.attempt == 1):
         WEDGE_ENTERED.set()
         WEDGE_RELEASE.wait(WEDGE_MAX_SECONDS)
     if ctx.region == "SWALLOWS":
