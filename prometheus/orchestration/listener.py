@@ -170,7 +170,7 @@ class Listener:
             row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
             if row is not None and row[0]:
                 raise CannotListen(
-                    f"the server at {self._shown_url} is a standby (in recovery)", STANDBY_HINT
+                    "the server it listens on is a standby (in recovery)", STANDBY_HINT
                 )
             channels = [*Channel, self.probe_channel]
             for channel in channels:
@@ -213,18 +213,23 @@ class Listener:
         if expired:
             self._deaf(
                 f"its own test notification, sent through a work connection, did not arrive"
-                f" within {PROOF_TIMEOUT_SECONDS:g}s at {self._shown_url}",
+                f" within {PROOF_TIMEOUT_SECONDS:g}s",
                 POOLER_HINT,
             )
 
     def _deaf(self, problem: str, hint: str) -> None:
         """Cannot hear: one line when it starts (not on every retry, nor when the reason
-        shifts, as it does behind a pooler between connects), then poll until proven."""
+        shifts, as it does behind a pooler between connects), then poll until proven.
+
+        ``problem`` says why without naming the server: it travels in the heartbeat to
+        ``check`` and to the web console's pages, which anonymous visitors may read; this
+        line, for the reactor's operator, says where it listens."""
         if self.hears is not False:
             log.warning(
                 "listener.deaf",
                 problem=problem,
                 hint=hint,
+                listen=self._shown_url,
                 polling_every_s=self._poll_interval_s,
             )
         self.hears, self.problem = False, problem

@@ -59,6 +59,7 @@ log = get_logger(__name__)
 KEEPALIVE_SECONDS = 15.0
 CLOSE_WAIT_SECONDS = 30.0  # for requests still running when the console closes
 MAX_FORM_BYTES = 16 * 1024  # a reason and a token; anything larger is not our form
+DATABASE_UNAVAILABLE = "the database is not available (the console's log says why)"
 
 
 @dataclass(frozen=True)
@@ -232,10 +233,10 @@ class Console:
         return self._page(request, "runs.html", context)
 
     def confirm(self, request: Request) -> Response:
-        action, run = self._action_and_run(request)
-        user = authenticated_user(request, self.settings)
+        user = self._login(request)
         if user is None:
             return login_required()
+        action, run = self._action_and_run(request)
         token, new = csrf_token(request)
         response = self._confirm_page(request, action, run, user, token)
         if new:
@@ -244,10 +245,10 @@ class Console:
 
     async def act(self, request: Request) -> Response:
         # Read-only consoles never get here (ReadOnly refuses the POST first).
-        action, run = await run_in_threadpool(self._action_and_run, request)
-        user = authenticated_user(request, self.settings)
+        user = self._login(request)
         if user is None:
             return login_required()
+        action, run = await run_in_threadpool(self._action_and_run, request)
         form = await _form(request)
         if not csrf_valid(request, form.get(CSRF_FIELD)):
             raise HTTPException(403, "bad or missing CSRF token: open the action's page again")
@@ -308,13 +309,12 @@ class Console:
         return self._page(request, "error.html", context, exc.status_code)
 
     async def database_error(self, request: Request, exc: Exception) -> Response:
-        message = redact_urls(first_line(exc))
-        log.warning("web.database_error", path=request.url.path, error=message)
-        context = {
-            "status": 503,
-            "message": f"the database is not available: {message}",
-            "live": False,
-        }
+        """A generic page: libpq's text names the server, its port and the user, which
+        are not for anonymous visitors; the console's log has it for its operator."""
+        log.warning(
+            "web.database_error", path=request.url.path, error=redact_urls(first_line(exc))
+        )
+        context = {"status": 503, "message": DATABASE_UNAVAILABLE, "live": False}
         return self._page(request, "error.html", context, 503)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -358,9 +358,15 @@ class Console:
         }
         return self._page(request, "confirm.html", context, status)
 
-    def _action_and_run(self, request: Request) -> tuple[Action, Run]:
+    def _login(self, request: Request) -> str | None:
+        """The user who may act, None without a valid login. Asked before anything is
+        looked up: a run's existence is not for anonymous visitors to probe (a 404 for a
+        missing run against a 401 for an existing one would tell them)."""
         if not self.actions_enabled:  # GET of an action page on a read-only console
             raise HTTPException(403, "this console is read-only")
+        return authenticated_user(request, self.settings)
+
+    def _action_and_run(self, request: Request) -> tuple[Action, Run]:
         action = ACTIONS.get(request.path_params["action"])
         if action is None:
             raise HTTPException(404, f"no action {request.path_params['action']!r}")

@@ -7,7 +7,7 @@ import re
 from dataclasses import replace
 from datetime import date, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from prometheus.calendar import TradingCalendar
@@ -20,7 +20,9 @@ from prometheus.pipeline.state import (
     get_or_create_run,
 )
 from tests.support import web_tasks
+from tests.support.inprocess import ReactorThreads, RunningReactor
 from tests.support.placing import place
+from tests.support.waiting import wait_until
 
 USER = "alice"
 PASSWORD = "c0rrect-h0rse-battery"
@@ -63,6 +65,37 @@ def _fail_once(engine: Engine, settings: Settings, day: date, region: str) -> Ru
     step = advance_run(engine, run, settings=replace(settings, phase_tasks=web_tasks.__name__))
     assert step.run is not None and step.error is not None, step
     return step.run
+
+
+def deaf_reactor(
+    reactors: ReactorThreads, settings: Settings, engine: Engine, *, listen_url: str
+) -> RunningReactor:
+    """A reactor whose listener cannot hear, for real: it LISTENs in another database
+    (``listen_url``), where the proof it sends through its work connections never
+    arrives; returned once its heartbeat says so (after the proof's 5 s deadline)."""
+    running = reactors.start(
+        replace(
+            settings,
+            listen_url=listen_url,
+            sweep_interval=timedelta(hours=1),
+            heartbeat_interval=timedelta(seconds=0.2),
+        )
+    )
+
+    def heard_deaf() -> bool:
+        with engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    text(
+                        "SELECT listener_hears IS FALSE FROM reactor_heartbeats"
+                        " WHERE reactor_id = :reactor_id"
+                    ),
+                    {"reactor_id": running.reactor_id},
+                ).scalar()
+            )
+
+    wait_until(heard_deaf, timeout=30, what="the reactor's heartbeat saying its listener is deaf")
+    return running
 
 
 def csrf_from(client: TestClient, run_id: int, action: str) -> str:

@@ -120,6 +120,18 @@ def test_without_a_login_nothing_happens(client: TestClient, engine: Engine, fai
     assert state(engine, failed) == before
 
 
+def test_without_a_login_no_run_is_looked_up(client: TestClient, failed: Run) -> None:
+    """An anonymous client learns nothing of which runs exist: the login is asked for
+    before the run is looked up, so a missing run answers as an existing one does."""
+    token = csrf_from(client, failed.run_id, "retry")
+    form = {"csrf_token": token, "reason": "r"}
+    for run_id in (failed.run_id, 987654):
+        for path in (f"/runs/{run_id}/retry", f"/runs/{run_id}/no-such-action"):
+            assert client.get(path).status_code == 401, path
+            assert client.post(path, data=form).status_code == 401, path
+    assert client.get("/runs/987654/retry", auth=AUTH).status_code == 404  # logged in
+
+
 def test_a_malformed_authorization_header_is_no_login(client: TestClient, failed: Run) -> None:
     for header in ("Basic !!!", "Basic " + "YWxpY2U=", "Bearer abc", "Basic"):
         response = client.get(f"/runs/{failed.run_id}/retry", headers={"Authorization": header})

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings
+from prometheus.conninfo import ConnInfo
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import ensure_run, get_or_create_run, run_events
 from prometheus.web.app import create_app
@@ -27,10 +28,12 @@ from tests.support.console import (
     AUTH,
     PASSWORD,
     backing_off_run,
+    deaf_reactor,
     failed_run,
     recent_sessions,
     run_in,
 )
+from tests.support.inprocess import ReactorThreads
 
 _ROW = re.compile(r'<tr data-date="([\d-]+)">(.*?)</tr>', re.S)
 _CELL = re.compile(r'<td class="cell[^"]*" data-region="(\w+)" data-phase="(\w*)">(.*?)</td>', re.S)
@@ -258,7 +261,7 @@ def test_assets_are_served_by_the_console_itself(client: TestClient) -> None:
 
 
 def test_no_dsn_or_password_on_any_page(
-    server_url: str, db_url: str, engine: Engine, settings: Settings
+    server_url: str, db_url: str, engine: Engine, settings: Settings, reactors: ReactorThreads
 ) -> None:
     # The test server trusts local connections, so a password in the URL is accepted
     # (and ignored): any page that printed the DSN would show it.
@@ -268,7 +271,18 @@ def test_no_dsn_or_password_on_any_page(
         settings, database_url=url, web_user="alice", web_password="web-pa55word"
     )
     run = failed_run(engine, settings, date(2026, 11, 24), "US")
+    deaf = deaf_reactor(reactors, settings, engine, listen_url=server_url)
+    server = ConnInfo.parse(server_url, name="the server")
     database = db_url.rsplit("/", 1)[-1]
+    secrets = [
+        "db-pa55word",
+        "web-pa55word",
+        database,
+        server_url,
+        deaf.reactor.settings.redacted_listen_dsn(),
+        f"{server.hosts[0]}:{server.ports[0]}",  # the listen URL's server, in any form
+        f"port {server.ports[0]}",
+    ]
     with TestClient(create_app(web_settings)) as client:
         pages = [
             client.get("/"),
@@ -277,9 +291,18 @@ def test_no_dsn_or_password_on_any_page(
             client.get(f"/runs/{run.run_id}/retry", auth=("alice", "web-pa55word")),
             client.get("/runs/0"),
         ]
-    for page in pages:
-        assert page.status_code in (200, 404)
-        for secret in ("db-pa55word", "web-pa55word", database, server_url):
+    overview = pages[0].text
+    assert "deaf (polling)" in overview and "LISTENER_DEAF" in overview  # shown, and why
+    assert "did not arrive within" in overview
+    # A database the console cannot reach: libpq's text names its host, port and user.
+    away = "postgresql://opsuser:db-pa55word@127.0.0.1:9/opsdb"  # the discard port: refused
+    with TestClient(create_app(replace(web_settings, database_url=away))) as client:
+        unavailable = client.get("/")
+    assert unavailable.status_code == 503
+    assert "the database is not available" in unavailable.text
+    for page in [*pages, unavailable]:
+        assert page.status_code in (200, 404, 503)
+        for secret in (*secrets, "opsuser", "opsdb", "127.0.0.1", "port 9"):
             assert secret not in page.text, (page.url, secret)
 
 
