@@ -4,19 +4,17 @@
 Pages are server-rendered Jinja2 (autoescaped: text from the database is always text);
 each page's live region is refreshed by htmx when the change feed says something moved,
 and every 30 s regardless (the fallback when the event stream cannot get through).
-Actions only *ask* ``pipeline.overrides``, which decides; the console offers an action
+Actions (``web.actions``) only *ask* ``pipeline``, which decides; the console offers an action
 where that module's own predicate says it would be accepted.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import psycopg
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,11 +34,11 @@ from prometheus.config import Settings, redact_urls
 from prometheus.db.connect import make_engine
 from prometheus.errors import InputError, RunBusy, RunNotFound, first_line
 from prometheus.logs import get_logger
-from prometheus.pipeline import holds, overrides
-from prometheus.pipeline.phases import parse_phase
 from prometheus.pipeline.state import Run, get_run
+from prometheus.web.actions import ACTIONS, Action, read_form
 from prometheus.web.feed import ChangeFeed
 from prometheus.web.inflight import InFlight
+from prometheus.web.params import int_param, run_filters
 from prometheus.web.reads import SESSIONS_DEFAULT, SESSIONS_MAX, Reader, RunFilters
 from prometheus.web.security import (
     CSRF_FIELD,
@@ -58,58 +56,7 @@ log = get_logger(__name__)
 
 KEEPALIVE_SECONDS = 15.0
 CLOSE_WAIT_SECONDS = 30.0  # for requests still running when the console closes
-MAX_FORM_BYTES = 16 * 1024  # a reason and a token; anything larger is not our form
 DATABASE_UNAVAILABLE = "the database is not available (the console's log says why)"
-
-
-@dataclass(frozen=True)
-class Action:
-    """An override the console offers; ``allowed`` and ``perform`` are overrides'."""
-
-    name: str
-    title: str
-    explain: str
-    allowed: Callable[[Run], bool]
-    perform: Callable[..., Run]
-
-
-ACTIONS = {
-    action.name: action
-    for action in (
-        Action(
-            "retry",
-            "Retry",
-            "Send the FAILED run back to the phase it failed in, with its attempts reset; "
-            "a reactor then takes it from there.",
-            overrides.can_retry,
-            overrides.retry,
-        ),
-        Action(
-            "cancel",
-            "Cancel",
-            "Move the run to FAILED now: nothing advances it until someone retries it.",
-            overrides.can_cancel,
-            overrides.cancel,
-        ),
-        Action(
-            "hold",
-            "Hold",
-            "Stop this run (its region and date, every phase) from advancing until the hold "
-            "is released: no reactor, advance or orchestrator claims it. A phase running now "
-            "finishes; the next one does not start.",
-            holds.can_hold,
-            holds.hold_run,
-        ),
-        Action(
-            "release",
-            "Release",
-            "Release every hold that covers this run, each with the whole of its scope (the "
-            "run page lists them): the runs they held advance at once.",
-            holds.can_release,
-            holds.release_run,
-        ),
-    )
-}
 
 
 def create_app(settings: Settings, *, read_only: bool = False) -> Starlette:
@@ -208,7 +155,7 @@ class Console:
     # -- pages ------------------------------------------------------------------------------
 
     def overview(self, request: Request) -> Response:
-        sessions = _int_param(request, "sessions", SESSIONS_DEFAULT, 1, SESSIONS_MAX)
+        sessions = int_param(request, "sessions", SESSIONS_DEFAULT, 1, SESSIONS_MAX)
         view = self.reader.overview(sessions)
         return self._page(request, "overview.html", {"view": view, "live": True})
 
@@ -222,9 +169,9 @@ class Console:
         return self._page(request, "run.html", context)
 
     def runs(self, request: Request) -> Response:
-        page = _int_param(request, "page", 1, 1, 1_000_000)
+        page = int_param(request, "page", 1, 1, 1_000_000)
         try:
-            filters = self._filters(request)
+            filters = run_filters(request, self.reader.calendar)
         except InputError as exc:
             context = {"error": str(exc), "filters": RunFilters(), "listing": None, "live": False}
             return self._page(request, "runs.html", context, status_code=400)
@@ -249,7 +196,7 @@ class Console:
         if user is None:
             return login_required()
         action, run = await run_in_threadpool(self._action_and_run, request)
-        form = await _form(request)
+        form = await read_form(request)
         if not csrf_valid(request, form.get(CSRF_FIELD)):
             raise HTTPException(403, "bad or missing CSRF token: open the action's page again")
         reason = form.get("reason", "")
@@ -311,9 +258,7 @@ class Console:
     async def database_error(self, request: Request, exc: Exception) -> Response:
         """A generic page: libpq's text names the server, its port and the user, which
         are not for anonymous visitors; the console's log has it for its operator."""
-        log.warning(
-            "web.database_error", path=request.url.path, error=redact_urls(first_line(exc))
-        )
+        log.warning("web.database_error", path=request.url.path, error=redact_urls(first_line(exc)))
         context = {"status": 503, "message": DATABASE_UNAVAILABLE, "live": False}
         return self._page(request, "error.html", context, 503)
 
@@ -374,51 +319,3 @@ class Console:
         if run is None:
             raise HTTPException(404, f"no run {request.path_params['run_id']}")
         return action, run
-
-    def _filters(self, request: Request) -> RunFilters:
-        params = request.query_params
-        phase = parse_phase(params["phase"]) if params.get("phase") else None
-        region = params.get("region", "").strip().upper() or None
-        if region is not None:
-            self.reader.calendar.exchange(region)  # UnknownRegion is an InputError
-        return RunFilters(
-            phase=phase,
-            region=region,
-            date_from=_date_param(params.get("from")),
-            date_to=_date_param(params.get("to")),
-        )
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise HTTPException(400, f"{name} must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise HTTPException(400, f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _date_param(raw: str | None) -> date | None:
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InputError(f"expected a date as YYYY-MM-DD, got {raw!r}") from None
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """An urlencoded form, read up to MAX_FORM_BYTES (413 beyond); {} for any other body."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.startswith("application/x-www-form-urlencoded"):
-        return {}
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise HTTPException(413, "form too large")
-    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
