@@ -233,6 +233,16 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION public.ingestion_batches_touched() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'public', 'pg_temp'
+    AS $$
+BEGIN
+    NEW.change_id := nextval('ingestion_batch_changes');
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION public.ingestion_is_ready(day date, reg text) RETURNS boolean
     LANGUAGE sql STABLE
     SET search_path TO 'public', 'pg_temp'
@@ -645,9 +655,19 @@ CREATE TABLE public.ingestion_batches (
     row_count bigint DEFAULT 0 NOT NULL,
     started_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
+    change_id bigint NOT NULL,
     CONSTRAINT ingestion_batches_row_count_check CHECK ((row_count >= 0)),
     CONSTRAINT ingestion_batches_status_check CHECK ((status = ANY (ARRAY['RUNNING'::text, 'COMPLETE'::text, 'FAILED'::text])))
 );
+
+CREATE SEQUENCE public.ingestion_batch_changes
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+ALTER SEQUENCE public.ingestion_batch_changes OWNED BY public.ingestion_batches.change_id;
 
 CREATE TABLE public.instruments (
     instrument_id text NOT NULL,
@@ -703,6 +723,8 @@ CREATE TABLE public.universe_members (
     score double precision NOT NULL
 );
 
+ALTER TABLE ONLY public.ingestion_batches ALTER COLUMN change_id SET DEFAULT nextval('public.ingestion_batch_changes'::regclass);
+
 ALTER TABLE ONLY public.book_weights
     ADD CONSTRAINT book_weights_pkey PRIMARY KEY (run_id, instrument_id);
 
@@ -755,6 +777,8 @@ CREATE INDEX engine_runs_active_idx ON public.engine_runs USING btree (phase, ph
 
 CREATE INDEX engine_runs_due_idx ON public.engine_runs USING btree (COALESCE(next_attempt_at, phase_changed_at), run_id) WHERE (phase = ANY (ARRAY['DATA_READY'::text, 'SIGNALS_DONE'::text, 'UNIVERSES_DONE'::text]));
 
+CREATE INDEX ingestion_batches_change_idx ON public.ingestion_batches USING btree (change_id);
+
 CREATE INDEX ingestion_batches_run_idx ON public.ingestion_batches USING btree (as_of_date, region);
 
 CREATE INDEX instruments_region_idx ON public.instruments USING btree (region, instrument_id);
@@ -786,6 +810,8 @@ CREATE TRIGGER engine_runs_no_truncate BEFORE TRUNCATE ON public.engine_runs FOR
 CREATE TRIGGER engine_runs_rewaiting AFTER UPDATE OF phase ON public.engine_runs FOR EACH ROW WHEN (((new.phase = 'WAITING_FOR_DATA'::text) AND (old.phase IS DISTINCT FROM new.phase))) EXECUTE FUNCTION public.engine_runs_rewaiting();
 
 CREATE TRIGGER ingestion_batches_inserted AFTER INSERT ON public.ingestion_batches REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ingestion_batches_changed();
+
+CREATE TRIGGER ingestion_batches_touched BEFORE UPDATE ON public.ingestion_batches FOR EACH ROW EXECUTE FUNCTION public.ingestion_batches_touched();
 
 CREATE TRIGGER ingestion_batches_updated AFTER UPDATE ON public.ingestion_batches REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.ingestion_batches_changed();
 

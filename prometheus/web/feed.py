@@ -4,11 +4,12 @@ every browser watching through server-sent events.
 Notifications alone are not enough: a reactor stepping its own run announces only its
 arrival in COMPLETED or FAILED (``prometheus.notify = off`` for the steps between), so a
 run moving DATA_READY -> SIGNALS_DONE -> UNIVERSES_DONE wakes nobody. So while anyone
-watches, a cheap version row (``web_version``: the newest audit event id and the reactor
-heartbeat figures, read from keys) is polled every ``poll_interval``; a notification
-asks for the same check at once, after ``debounce`` so that a burst of notifications
-costs one check and one refresh. Browsers are told "something changed", never what: the
-page asks for its fresh fragment, and the rows decide, as in the reactor.
+watches, a cheap version row (``web_version``: the newest audit event id, the newest
+batch write, the holds' and the reactor heartbeats' figures, read from keys) is polled
+every ``poll_interval``; a notification asks for the same check at once, after
+``debounce`` so that a burst of notifications costs one check and one refresh. Browsers
+are told "something changed", never what: the page asks for its fresh fragment, and the
+rows decide, as in the reactor.
 
 If the LISTEN connection is down, the poll alone keeps pages current; nobody watching
 means no polling at all. Everything here runs on the server's event loop: the listener
@@ -125,8 +126,8 @@ class ChangeFeed:
             except (SQLAlchemyError, psycopg.Error) as exc:
                 log.warning("web.poll_failed", error=first_line(exc))
                 continue
-            # A notification is news even when the version row is not: a dataset that
-            # completed while its run still waits for another changes only batches.
+            # A notification is news even when the version row looks the same: an id
+            # taken by a transaction that committed after a later one's moves no maximum.
             if notified or version != last:
                 last = version
                 for queue in list(self._subscribers):

@@ -71,14 +71,20 @@ LIMIT :limit OFFSET :offset;
 
 -- name: web_version
 -- Changes to what the pages show, in one cheap row: every run created, phase change and
--- failed attempt writes an audit event (so the newest event id moves, read from its key),
--- reactors starting or stopping change the heartbeat figures, and a hold placed or
--- released changes the holds'. Polled while browsers watch, because a reactor stepping
--- its own run announces only COMPLETED and FAILED.
+-- failed attempt writes an audit event (so the newest event id moves, read from its key);
+-- every batch written moves the batches' change_id (a dataset arriving for a run that
+-- still waits writes no event, but its cell's missing datasets change); a hold placed or
+-- released changes the holds' figures; reactors starting, stopping, or their listener
+-- turning deaf or hearing again change the heartbeat figures. Polled while browsers
+-- watch, because a reactor stepping its own run announces only COMPLETED and FAILED, and
+-- because the console's LISTEN may be down. (An id taken by a transaction that commits
+-- after a later one's is seen at the next change, or at the pages' 30 s refresh.)
 SELECT (SELECT coalesce(max(event_id), 0) FROM engine_run_events) AS last_event_id,
+       (SELECT coalesce(max(change_id), 0) FROM ingestion_batches) AS last_batch_change,
        (SELECT coalesce(max(hold_id), 0) FROM engine_run_holds) AS last_hold_id,
        (SELECT count(released_at) FROM engine_run_holds) AS released_holds,
-       h.reactors, h.stopped, h.last_started_at
+       h.reactors, h.stopped, h.hearing, h.last_started_at
 FROM (SELECT count(*) AS reactors, count(stopped_at) AS stopped,
+             count(*) FILTER (WHERE listener_hears) AS hearing,
              max(started_at) AS last_started_at
       FROM reactor_heartbeats) h;

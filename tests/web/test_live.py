@@ -24,6 +24,8 @@ from prometheus.calendar import TradingCalendar
 from prometheus.checks import CheckPolicy
 from prometheus.config import Settings, libpq_url
 from prometheus.db.connect import make_engine
+from prometheus.ingestion.batches import BatchKey, BatchStatus, mark_batches
+from prometheus.ingestion.datasets import require_datasets
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import get_or_create_run, update_phase
 from prometheus.web.app import create_app
@@ -208,6 +210,49 @@ def test_polling_keeps_pages_current_when_listen_cannot_connect(
     finally:
         reader.engine.dispose()
     assert int(version.split(":")[0]) == newest_event_id(engine)
+
+
+def test_with_listen_down_the_poll_alone_shows_datasets_arriving_for_a_waiting_run(
+    settings: Settings, engine: Engine
+) -> None:
+    """A batch that completes (or fails) while its run still waits for another dataset
+    writes no audit event; the version the poll reads moves all the same, so the page
+    showing the run's missing datasets refreshes without LISTEN."""
+    require_datasets(engine, "US", ["fundamentals", "prices"])
+    get_or_create_run(engine, DAY, "US")
+    reader = _reader(settings)
+    unreachable = "postgresql://postgres@127.0.0.1:9/nowhere"  # the discard port: refused
+
+    def write_batch(status: BatchStatus) -> None:
+        with engine.begin() as conn:
+            mark_batches(conn, [BatchKey("prices", DAY, "US")], status)
+
+    async def next_version(queue: asyncio.Queue[str | None], after: str) -> str:
+        while (version := await asyncio.wait_for(queue.get(), 10)) == after:
+            pass
+        assert version is not None
+        return version
+
+    async def scenario() -> list[str]:
+        feed = ChangeFeed(unreachable, reader.version, poll_interval=0.2)
+        queue = feed.subscribe()
+        try:
+            seen = [str(await asyncio.wait_for(queue.get(), 20))]
+            for status in (BatchStatus.RUNNING, BatchStatus.COMPLETE, BatchStatus.FAILED):
+                events_before = newest_event_id(engine)
+                await asyncio.to_thread(write_batch, status)
+                assert newest_event_id(engine) == events_before  # nothing but the batch
+                seen.append(await next_version(queue, seen[-1]))
+            assert not feed.listening
+            return seen
+        finally:
+            await feed.aclose()
+
+    try:
+        versions = asyncio.run(scenario())
+    finally:
+        reader.engine.dispose()
+    assert len(set(versions)) == 4, versions
 
 
 def test_a_burst_of_notifications_costs_a_few_checks_not_one_each(
