@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
 
+from prometheus.bench import Progress, silent
 from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings
 from prometheus.db.connect import make_engine
@@ -35,16 +36,24 @@ FAIL_EVERY = 37  # one run in 37 failed in SIGNALS_DONE
 
 
 def measure_web(
-    settings: Settings, *, sessions: int = 252, requests: int = 50, today: date | None = None
+    settings: Settings,
+    *,
+    sessions: int = 252,
+    requests: int = 50,
+    today: date | None = None,
+    progress: Progress = silent,
 ) -> dict[str, Any]:
     assert settings.database_url is not None
     calendar = TradingCalendar(settings.region_exchanges)
+    progress("creating a scratch database")
     with scratch_database(settings.database_url, prefix="prometheus_bench") as url:
         engine = make_engine(url, application_name="prometheus-bench", pool_size=1)
         try:
+            progress(f"seeding {sessions} sessions of {len(calendar.regions)} regions")
             runs, events = _seed(engine, calendar, sessions, today or date.today())
         finally:
             engine.dispose()
+        progress("starting the console (calendars loaded first)")
         app = create_app(replace(settings, database_url=url, web_user=None, web_password=None))
         settle(app)  # as `prometheus web` readies its process
         with running_server(app) as base_url:
@@ -56,6 +65,7 @@ def measure_web(
             result: dict[str, Any] = {"regions": len(calendar.regions), "runs": runs}
             result["events"] = events
             for name, path in pages.items():
+                progress(f"GET {path}: {WARMUP_REQUESTS} + {requests} requests")
                 samples, cpu, size = _timed_gets(base_url, path, requests)
                 result[f"{name}_kb"] = round(size / 1024, 1)
                 result.update(summary_ms(samples, f"{name}_"))

@@ -167,5 +167,6 @@ def web(
     from prometheus.bench.web import measure_web
 
     settings = _quiet_database(ctx)
-    result = measure_web(settings, sessions=sessions, requests=requests)
+    with Progress("bench web") as progress:
+        result = measure_web(settings, sessions=sessions, requests=requests, progress=progress.step)
     report(result, as_json=as_json, title="bench web")
