@@ -103,10 +103,10 @@ def test_a_run_made_ready_before_the_listener_listens_is_found_by_the_sweep_afte
     """The window between the start-up sweep and LISTEN, held open: the listener's link
     (PROMETHEUS_LISTEN_URL, through a proxy) is down while the reactor starts and sweeps;
     a run made ready then is notified to nobody, and only the sweep that follows LISTEN
-    can find it."""
+    can find it. The reactor has no poll service: while its listener is down it would
+    poll (each failed reconnect wakes it), and the poll would find the run instead."""
     proxy.stop()
-    # No polling either: while the listener is down the reactor would poll, and find it.
-    running = reactors.start(replace(quiet, listen_url=proxy.url(db_url), poll_interval=HOUR))
+    running = reactors.start(replace(quiet, listen_url=proxy.url(db_url)), without={"poll"})
     wait_until(
         lambda: (
             running.sample("prometheus_sweeps_total") >= 1
@@ -114,7 +114,10 @@ def test_a_run_made_ready_before_the_listener_listens_is_found_by_the_sweep_afte
         ),
         what="the start-up sweep done and the listener failing to connect",
     )
+    assert running.sample("prometheus_swept_runs_total") == 0  # nothing due yet
     run_id = make_ready(engine, DAY)
     proxy.start()
     wait_phase(engine, run_id)
-    assert running.sample("prometheus_sweeps_total") >= 2
+    # The sweep after LISTEN found it, and nothing else looked.
+    assert running.sample("prometheus_swept_runs_total") >= 1
+    assert running.sample("prometheus_polls_total") == 0

@@ -11,7 +11,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -121,9 +121,18 @@ class ReactorThreads:
         self._running: list[RunningReactor] = []
 
     def start(
-        self, settings: Settings, *, clock: Callable[[], datetime] | None = None
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        without: Collection[str] = (),
     ) -> RunningReactor:
+        """``without``: maintenance services (by name: "poll", "sweep", ...) this reactor
+        never starts, so a test can show what another backstop does alone."""
         reactor = Reactor(settings, metrics_host="127.0.0.1", clock=clock)
+        unknown = set(without) - {s.name for s in reactor.services}
+        assert not unknown, f"no such services: {sorted(unknown)}"
+        reactor.services = tuple(s for s in reactor.services if s.name not in without)
         running = RunningReactor(reactor, threading.Thread())
         running.thread = threading.Thread(
             target=_serve, args=(running,), name=f"reactor-{reactor.reactor_id}", daemon=True
