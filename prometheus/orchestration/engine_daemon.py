@@ -134,7 +134,7 @@ class Reactor:
             interval=settings.listener_check_interval,
             failed_event="listener_check.failed",
         )
-        self.services = (
+        self.services: tuple[Service, ...] = (
             self.sweeper,
             self.heartbeat,
             self.calendar_runs,
