@@ -2,11 +2,12 @@
 (counted, explained, scheduled), and the log lines, told once their transaction commits.
 
 A failed attempt is counted in the phase's own transaction whenever it can be, under the
-row lock the claim took. When that transaction is gone (a failure at COMMIT, a task that
-ended it, a timed-out phase whose session was ended) it is counted *apart*: in a
-transaction of its own, under the run's lock, and only if nobody has moved the run on or
-counted the attempt meanwhile, so it is counted once. Every wait for that lock is
-bounded: whoever else holds the run may hold it for a whole phase.
+row lock the claim took (a deferred constraint the task broke included: it is checked
+inside the task's savepoint). When that transaction is gone (our phase change or the
+COMMIT refused, a task that ended it, a timed-out phase whose session was ended) it is
+counted *apart*: in a transaction of its own, under the run's lock, and only if nobody
+has moved the run on or counted the attempt meanwhile, so it is counted once. Every wait
+for that lock is bounded: whoever else holds the run may hold it for a whole phase.
 """
 
 from __future__ import annotations

@@ -15,9 +15,17 @@ only while other runs are due and no idle worker has taken them (its next claim 
 one), and stops growing at ``BatchLimits``: with no backlog it is one run, as ever, and
 with slow tasks it is one run too (the time bound is reached by the first).
 
+Deferred constraints do not wait for the commit: inside a task's savepoint every
+deferrable constraint is deferred (``SET CONSTRAINTS ALL DEFERRED``, whatever the
+task's place in a batch) and checked when the task has returned, before the savepoint is
+released (``SET CONSTRAINTS ALL IMMEDIATE``). A violation is then the task's failed
+attempt like any other, rolled back to the savepoint and counted under the row lock;
+outside tasks the transaction's constraints are immediate, so nothing of ours is pending
+when a task starts and a check can only fail on what that task wrote.
+
 The claim, the savepoints and the phase change go to the driver directly
-(``prometheus.db.driver``), pipelined: the finished run's RELEASE and phase change, the
-next claim and its SAVEPOINT travel in one round trip. Nothing relies on a named
+(``prometheus.db.driver``), pipelined: the finished run's constraint check, RELEASE and
+phase change, the next claim and its SAVEPOINT travel in one round trip. Nothing relies on a named
 prepared statement, so this works through a transaction pooler. The task gets the
 SQLAlchemy connection, in the same transaction.
 """
@@ -61,6 +69,8 @@ log = get_logger(__name__)
 SAVEPOINT = b"SAVEPOINT phase_task"
 RELEASE = b"RELEASE SAVEPOINT phase_task"
 ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT phase_task"
+DEFER_CONSTRAINTS = b"SET CONSTRAINTS ALL DEFERRED"  # a task's, to its end
+CHECK_CONSTRAINTS = b"SET CONSTRAINTS ALL IMMEDIATE"  # what is deferred is checked now
 TERMINATE_GRACE_S = 2.0  # after the deadline, how long a cancelled task has to give up
 
 
@@ -107,10 +117,17 @@ def step_runs(
     is counted: the worker that ran it may never return to report it, and when it does
     it finds only its connection gone.
 
-    A failure outside a task's savepoint (at commit, say) is counted as that run's failed
-    attempt in a transaction of its own when one run was stepped; when several were, it
-    cannot be told whose it was, so each is stepped again alone, and the culprit's
-    failure is counted in its own transaction, the others' work is done (once) there.
+    A failure outside a task's savepoint is counted as that run's failed attempt in a
+    transaction of its own when one run was stepped; when several were, it cannot be told
+    whose it was, so each is stepped again alone, and the culprit's failure is counted in
+    its own transaction, the others' work is done (once) there. What can still fail there
+    is not the task's writes (their deferred constraints are checked inside its savepoint)
+    but our own phase change or the COMMIT (a trigger someone added to our tables, a
+    NOTIFY the server refuses), or a task that ended the transaction itself. Such a
+    failure frees the run's lock before its write-up takes it again: in between, another
+    worker may claim the run and run the phase again, uncounted. A lost connection is
+    not counted at all, on purpose: an outage is nobody's attempt, and the phase, rolled
+    back with its connection, is simply done again.
     """
     batch = _Batch(
         db,
@@ -127,9 +144,10 @@ def step_runs(
         if not worked or _connection_lost(exc):
             raise  # nothing done that could be counted, or an outage: not a task's failure
         if len(worked) == 1:
-            # The step failed outside the task's savepoint (at commit, say, or because the
-            # task ended the transaction itself): its transaction is gone, so count the
-            # attempt in one of its own, or the run would be claimed again and again.
+            # The step failed outside the task's savepoint (its phase change or the COMMIT
+            # refused, or the task ended the transaction itself): its transaction is gone,
+            # so count the attempt in one of its own, or the run would be claimed again and
+            # again.
             return [record_apart(db, worked[0], exc, settings=settings, actor=actor)]
         log.warning("batch.failed", runs=[run.run_id for run in worked], error=str(exc)[:200])
         return [
@@ -278,31 +296,45 @@ class _Batch:
     def _prepare(
         self, conn: Connection, claim: tuple[TextClause, Mapping[str, Any]] | None
     ) -> list[Any]:
-        """One round trip before the next task: the finished run's RELEASE and phase
-        change, the claim if one is given, and the next task's SAVEPOINT. Returns the
-        rows the claim took (mappings, in order)."""
+        """One round trip before the next task: the finished run's constraint check,
+        RELEASE and phase change, the claim if one is given, and the next task's
+        SAVEPOINT. Returns the rows the claim took (mappings, in order)."""
         with mapped_errors(), driver_connection(conn) as driver:
-            with driver.pipeline():
-                finish = self._send_finish(driver)
-                cursor = None
-                if claim is not None:
-                    cursor = driver.cursor(row_factory=dict_row)
-                    cursor.execute(driver_sql(claim[0]), claim[1])
-                driver.execute(SAVEPOINT)
+            finish = self._finish
+            try:
+                with driver.pipeline():
+                    self._send_finish(driver)
+                    cursor = None
+                    if claim is not None:
+                        cursor = driver.cursor(row_factory=dict_row)
+                        cursor.execute(driver_sql(claim[0]), claim[1])
+                    driver.execute(SAVEPOINT)
+                    driver.execute(DEFER_CONSTRAINTS)
+            except psycopg.Error as exc:
+                self._count_constraint_failure(conn, driver, finish, exc)
+                return self._prepare(conn, claim)  # the finished run is counted now
             self._savepoint = True
             self._receive_finish(finish)
             return cursor.fetchall() if cursor is not None else []
 
     def _flush(self, conn: Connection) -> None:
-        """Before the commit: the last run's RELEASE and phase change."""
-        if self._finish is None:
+        """Before the commit: the last run's constraint check, RELEASE and phase change."""
+        finish = self._finish
+        if finish is None:
             return  # an open savepoint is released by the commit
         with mapped_errors(), driver_connection(conn) as driver:
-            with driver.pipeline():
-                finish = self._send_finish(driver)
+            try:
+                with driver.pipeline():
+                    self._send_finish(driver)
+            except psycopg.Error as exc:
+                self._count_constraint_failure(conn, driver, finish, exc)
+                return  # the commit releases the savepoint, the failure recorded in it
             self._receive_finish(finish)
 
-    def _send_finish(self, driver: psycopg.Connection[Any]) -> _Finish | None:
+    def _send_finish(self, driver: psycopg.Connection[Any]) -> None:
+        # First in every round trip: inside the savepoint, the task's deferred constraints;
+        # at the start of the transaction, outside any, it makes ours immediate.
+        driver.execute(CHECK_CONSTRAINTS)
         if self._savepoint:
             driver.execute(RELEASE)
             self._savepoint = False
@@ -314,7 +346,30 @@ class _Batch:
             )
             finish.cursor = driver.cursor(row_factory=dict_row)
             finish.cursor.execute(driver_sql(query("update_phase")), params)
-        return finish
+
+    def _count_constraint_failure(
+        self,
+        conn: Connection,
+        driver: psycopg.Connection[Any],
+        finish: _Finish | None,
+        exc: psycopg.Error,
+    ) -> None:
+        """A round trip failed. If the finished task's savepoint is still there (so the
+        failure came before its RELEASE: its deferred constraints' check), the failure
+        is that task's attempt: roll back to the savepoint and count it there, under the
+        run's lock. Otherwise re-raise: it is not a task's (``step_runs`` handles it)."""
+        if finish is None:
+            raise exc
+        try:
+            driver.execute(ROLLBACK_TO)
+        except psycopg.Error:
+            raise exc from None  # past the savepoint, or the connection is gone
+        self._savepoint = True  # rolled back to: still open, the failure is recorded in it
+        run = finish.run
+        with about(run):
+            step, news = record_failure(conn, run, exc, settings=self.settings, actor=self.actor)
+        self.steps.append(replace(step, took_s=time.monotonic() - finish.started))
+        self.news.append((run, news))
 
     def _receive_finish(self, finish: _Finish | None) -> None:
         if finish is None:

@@ -1,7 +1,7 @@
 """Several runs stepped in one transaction (a reactor worker's batch under a backlog):
-each run's failure is still its own attempt, one commit makes the others' steps true, a
-commit that fails is sorted out run by run, and without a backlog a transaction holds
-one run."""
+each run's failure is still its own attempt (a deferred constraint its task broke
+included), one commit makes the others' steps true, a failure outside every task's
+savepoint is sorted out run by run, and without a backlog a transaction holds one run."""
 
 from __future__ import annotations
 
@@ -93,13 +93,60 @@ def test_a_failing_task_in_a_batch_is_its_own_attempt_and_the_others_commit(
     assert attempts == ["attempt_failed"]
 
 
-def test_a_batch_whose_commit_fails_is_done_again_run_by_run(
+def test_a_deferred_constraint_broken_in_a_batch_fails_that_run_alone(
     engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
 ) -> None:
-    """The failure comes at commit (a deferred constraint the task broke), outside every
-    savepoint: whose it was cannot be told, so each run is stepped again alone. The
-    culprit's attempt is counted once; the others' steps are made once."""
-    good, culprit, other = ready(engine, ["US", "FAILS_AT_COMMIT", "EU"])
+    """A task breaks a deferred constraint: checked inside its savepoint when it returns,
+    the failure is its own attempt, counted in the batch's transaction, and the runs
+    before and after it move on in that same transaction."""
+    good, culprit, other = ready(engine, ["US", "BREAKS_DEFERRED", "EU"])
+    slow = replace(plugin, retry_base=timedelta(minutes=5))
+    with capture_logs() as logs:
+        steps = advance_batch(engine, runs=(), limits=ROOMY, settings=slow, actor="worker")
+    assert "batch.failed" not in [line["event"] for line in logs]
+    assert [(s.run.run_id if s.run else None, s.outcome) for s in steps] == [
+        (good, Outcome.ADVANCED),
+        (culprit, Outcome.RETRY_SCHEDULED),
+        (other, Outcome.ADVANCED),
+    ]
+    moved = transactions(raw, [good, other])
+    assert len(set().union(*moved.values())) == 1, moved  # one transaction, one commit
+    after = get_run(engine, culprit)
+    assert after is not None and (after.phase, after.attempts) == (Phase.DATA_READY, 1)
+    assert after.last_error is not None and "ForeignKeyViolation" in after.last_error
+
+
+def test_deferred_constraints_wait_for_the_end_of_each_task_of_a_batch(
+    engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
+) -> None:
+    """DEFERS breaks a deferred constraint and then mends it. Each task of a batch has its
+    deferrable constraints deferred to its own end, whatever its place: the check after
+    one task does not leave the next with them immediate."""
+    runs = ready(engine, ["DEFERS", "DEFERS", "DEFERS"])
+    steps = advance_batch(engine, runs=(), limits=ROOMY, settings=plugin, actor="worker")
+    assert [(s.run.run_id if s.run else None, s.outcome) for s in steps] == [
+        (run_id, Outcome.ADVANCED) for run_id in runs
+    ]
+    assert len(set().union(*transactions(raw, runs).values())) == 1
+
+
+def test_a_batch_whose_phase_change_fails_is_done_again_run_by_run(
+    engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
+) -> None:
+    """The failure comes outside every task's savepoint: a trigger of someone else's
+    refuses one run's phase change. Whose it was cannot be told from the batch, so each
+    run is stepped again alone. The culprit's attempt is counted once, apart; the others'
+    steps are made once."""
+    raw.execute(
+        "CREATE FUNCTION refuse_jp() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN RAISE EXCEPTION 'refused: %', NEW.region; END $$"
+    )
+    raw.execute(
+        "CREATE CONSTRAINT TRIGGER refuse_jp AFTER UPDATE ON engine_runs"
+        " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW"
+        " WHEN (NEW.region = 'JP' AND NEW.phase = 'SIGNALS_DONE') EXECUTE FUNCTION refuse_jp()"
+    )
+    good, other, culprit = ready(engine, ["US", "EU", "JP"])  # JP's change comes last
     slow = replace(plugin, retry_base=timedelta(minutes=5))
     with capture_logs() as logs:
         steps = advance_batch(engine, runs=(), limits=ROOMY, settings=slow, actor="worker")
@@ -115,6 +162,7 @@ def test_a_batch_whose_commit_fails_is_done_again_run_by_run(
         assert moved.count(("DATA_READY", "SIGNALS_DONE")) == 1
     after = get_run(engine, culprit)
     assert after is not None and (after.phase, after.attempts) == (Phase.DATA_READY, 1)
+    assert after.last_error is not None and "refused: JP" in after.last_error
     assert [e.kind for e in run_events(engine, culprit)].count("attempt_failed") == 1
 
 

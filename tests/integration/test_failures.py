@@ -21,7 +21,7 @@ from prometheus.config import Settings, libpq_url
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import Outcome, Run, advance_run, ensure_run, get_run, run_events
 from tests.support.lock_waits import lock_waiters
-from tests.support.task_modules import SLOW_SECONDS, WEDGE_ENTERED
+from tests.support.task_modules import BLOCKING_LOCK, SLOW_SECONDS, WEDGE_ENTERED
 from tests.support.waiting import wait_until
 
 DAY = date(2026, 11, 24)
@@ -61,14 +61,45 @@ def test_the_backoff_runs_from_the_failure_not_from_the_start_of_the_attempt(
     assert step.run.next_attempt_at >= started[0] + timedelta(seconds=SLOW_SECONDS + 1)
 
 
-def test_a_failure_at_commit_is_counted_and_backs_off(engine: Engine, plugin: Settings) -> None:
-    """The task's writes break a deferred constraint: the error comes at commit, after
-    the savepoint was released. The attempt is still counted, with its backoff, so the
-    run does not come back to the front of the queue at once."""
-    run = ready(engine, "FAILS_AT_COMMIT")
+def test_a_deferred_constraint_the_task_broke_is_its_attempt_counted_under_the_lock(
+    engine: Engine, plugin: Settings, raw: psycopg.Connection[Any], db_url: str
+) -> None:
+    """The task's writes break a deferred constraint, which shows only when it is checked
+    after the task has returned. The check comes inside the task's savepoint, so the
+    attempt is counted there, under the run's lock: a session queued for the run while
+    the phase ran (another worker's claim, an operator's script) gets it only with the
+    failure counted and its backoff set. (At COMMIT, the failure freed the lock first:
+    that session found the run due and nothing counted, free to run the phase again.)"""
+    run = ready(engine, "BREAKS_DEFERRED")
     slow = replace(plugin, retry_base=timedelta(minutes=5))
-    step = advance_run(engine, run, settings=slow, actor="t")
-    assert step.outcome is Outcome.RETRY_SCHEDULED
+    raw.execute("SELECT pg_advisory_lock(%s)", (BLOCKING_LOCK,))  # holds the task mid-phase
+    outcome: list[Outcome] = []
+    seen: list[tuple[str, int]] = []
+
+    def step() -> None:
+        outcome.append(advance_run(engine, run, settings=slow, actor="t").outcome)
+
+    def queue_for_the_run() -> None:
+        with psycopg.connect(libpq_url(db_url)) as conn:
+            row = conn.execute(
+                "SELECT phase, attempts FROM engine_runs WHERE run_id = %s FOR NO KEY UPDATE",
+                (run.run_id,),
+            ).fetchone()
+            assert row is not None
+            seen.append((row[0], row[1]))
+
+    stepper = threading.Thread(target=step, daemon=True)
+    stepper.start()
+    wait_until(lambda: lock_waiters(raw, "advisory") == 1, what="the task mid-phase")
+    queued = threading.Thread(target=queue_for_the_run, daemon=True)
+    queued.start()
+    wait_until(lambda: lock_waiters(raw) == 2, what="a session queued for the run")
+    raw.execute("SELECT pg_advisory_unlock(%s)", (BLOCKING_LOCK,))
+    stepper.join(30)
+    queued.join(30)
+
+    assert outcome == [Outcome.RETRY_SCHEDULED]
+    assert seen == [("DATA_READY", 1)]  # counted before anyone else had the run
     after = get_run(engine, run.run_id)
     assert after is not None
     assert (after.phase, after.attempts) == (Phase.DATA_READY, 1)
@@ -149,9 +180,12 @@ def test_a_task_stuck_outside_the_database_is_timed_out_and_its_run_freed(
     assert outcome and outcome[0] is not Outcome.ADVANCED
 
 
-def refuse_at_commit(raw: psycopg.Connection[Any], phase: Phase) -> None:
-    """A deferred constraint that refuses a move to ``phase`` at COMMIT, as an outage
-    between the write and the commit would lose it."""
+def refuse_phase(raw: psycopg.Connection[Any], phase: Phase) -> None:
+    """A deferred constraint trigger (someone else's, on our table) that refuses a move to
+    ``phase``. Outside a task's savepoint the transaction's constraints are immediate, so
+    it refuses the phase change itself, after the task's savepoint is gone, where only a
+    write-up apart can count the attempt (as for a COMMIT that fails); a write-up apart,
+    in a transaction of its own, meets it at COMMIT."""
     raw.execute(
         "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$"
         " BEGIN RAISE EXCEPTION 'refused at commit: %', NEW.phase; END $$"
@@ -165,23 +199,23 @@ def refuse_at_commit(raw: psycopg.Connection[Any], phase: Phase) -> None:
     )
 
 
-def test_a_completion_whose_commit_fails_is_not_logged(
+def test_a_completion_refused_after_the_savepoint_is_counted_apart_and_not_logged(
     engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
 ) -> None:
-    refuse_at_commit(raw, Phase.SIGNALS_DONE)
+    refuse_phase(raw, Phase.SIGNALS_DONE)
     run = ready(engine, "US")
     with capture_logs() as logs:
         step = advance_run(engine, run, settings=plugin, actor="t")
-    assert step.outcome is Outcome.RETRY_SCHEDULED  # counted apart, as a commit failure
+    assert step.outcome is Outcome.RETRY_SCHEDULED  # counted apart, in a transaction of its own
     events = [line["event"] for line in logs]
     assert "phase.completed" not in events, events
     assert "phase.failed" in events
 
 
-def test_a_run_failure_whose_commit_fails_is_not_logged(
+def test_a_run_failure_refused_at_commit_is_not_logged(
     engine: Engine, plugin: Settings, raw: psycopg.Connection[Any]
 ) -> None:
-    refuse_at_commit(raw, Phase.FAILED)
+    refuse_phase(raw, Phase.FAILED)
     run = ready(engine, "RAISES")
     with capture_logs() as logs, pytest.raises(SQLAlchemyError, match="refused at commit"):
         advance_run(engine, run, settings=replace(plugin, max_attempts=1), actor="t")

@@ -11,8 +11,11 @@ chosen by data in the database, the run's region, rather than by global state:
 - ``SLOWFAILS``: busy in Python for ``SLOW_SECONDS``, then raises (backoff from the failure);
 - ``HANGS``: busy in Python for ``HANG_SECONDS`` (past a short phase timeout), outside any
   statement, so only ending its session can free the run;
-- ``FAILS_AT_COMMIT``: writes a row that breaks a deferred constraint: the failure comes at
-  commit, outside the task's savepoint;
+- ``BREAKS_DEFERRED``: takes the advisory lock ``BLOCKING_LOCK`` (free unless a test
+  holds it), then writes a row that breaks a deferred constraint: the violation shows
+  only when the constraint is checked, after the task has returned;
+- ``DEFERS``: writes a row that breaks a deferred constraint, then the row that mends it:
+  fine wherever the constraint is checked after the task's last statement;
 - ``NUL``: raises an error whose text holds a NUL byte (which PostgreSQL text cannot);
 - ``WEDGES``: blocks in Python, outside any statement, until the test sets
   ``WEDGE_RELEASE`` (the ``wedge_release`` fixture does at teardown), then does the
@@ -53,11 +56,10 @@ _INSERT_SCORE = text(
 )
 
 
-_DEFERRED_VIOLATION = (
-    "CREATE TEMP TABLE parent (id int PRIMARY KEY) ON COMMIT DROP",
-    "CREATE TEMP TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED)"
-    " ON COMMIT DROP",
-    "INSERT INTO child VALUES (1)",
+_DEFERRED_FK = (  # IF NOT EXISTS: several tasks of a batch share the transaction
+    "CREATE TEMP TABLE IF NOT EXISTS parent (id bigint PRIMARY KEY) ON COMMIT DROP",
+    "CREATE TEMP TABLE IF NOT EXISTS child"
+    " (parent_id bigint REFERENCES parent DEFERRABLE INITIALLY DEFERRED) ON COMMIT DROP",
 )
 
 
@@ -73,9 +75,14 @@ def signals(ctx: TaskContext) -> None:
         time.sleep(HANG_SECONDS)
     if ctx.region == "NUL":
         raise TaskFailure("bad\x00byte")
-    if ctx.region == "FAILS_AT_COMMIT":
-        for statement in _DEFERRED_VIOLATION:
+    if ctx.region in ("BREAKS_DEFERRED", "DEFERS"):
+        if ctx.region == "BREAKS_DEFERRED":
+            ctx.conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BLOCKING_LOCK})
+        for statement in _DEFERRED_FK:
             ctx.conn.execute(text(statement))
+        ctx.conn.execute(text("INSERT INTO child VALUES (:id)"), {"id": ctx.run_id})
+        if ctx.region == "DEFERS":
+            ctx.conn.execute(text("INSERT INTO parent VALUES (:id)"), {"id": ctx.run_id})
     if ctx.region == "WEDGES" or (ctx.region == "WEDGES_ONCE" and ctx.attempt == 1):
         WEDGE_ENTERED.set()
         WEDGE_RELEASE.wait(WEDGE_MAX_SECONDS)
