@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,6 +19,7 @@ from prometheus.cli.context import state
 from prometheus.cli.output import Progress, ResultFormat, ResultFormatOption, note, result
 from prometheus.cli.params import Regions, date_param, duration_param
 from prometheus.errors import InputError, PrometheusError
+from prometheus.pipeline.trading_days import calendar_today
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -102,7 +103,7 @@ def backfill(
         TradingCalendar(cli.settings.region_exchanges),
         request,
         actor=cli.actor,
-        today=datetime.now(UTC).date(),
+        today=calendar_today(),
         dry_run=dry_run,
     )
     _explain(plan, dry_run=dry_run)

@@ -7,7 +7,6 @@ written with the prices is what moves a run to DATA_READY.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from prometheus.cli.context import command_group, state
 from prometheus.cli.output import Progress, ResultFormat, ResultFormatOption, result, warning
 from prometheus.cli.params import AsOf, DateFilter, Region, RegionFilter
 from prometheus.cli.render import Column, Format, FormatOption, age, as_record, render
+from prometheus.pipeline.trading_days import calendar_today
 
 app = command_group("Load ingested data; batch rows make runs DATA_READY.")
 
@@ -105,7 +105,7 @@ def prices(
             as_of_date=as_of,
             region=region,
             force=force,
-            today=datetime.now(UTC).date(),
+            today=calendar_today(),
         )
         for text in warnings:
             progress.note(warning(text))

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -21,6 +21,7 @@ from prometheus.cli.context import command_group, state
 from prometheus.cli.params import Region, date_param, duration_param
 from prometheus.cli.render import Column, Format, FormatOption, render, time_of_day
 from prometheus.errors import CheckFailed, InputError
+from prometheus.pipeline.trading_days import calendar_today
 
 if TYPE_CHECKING:
     from prometheus.checks import CheckReport
@@ -257,7 +258,7 @@ def calendar_command(
     """
     calendar = TradingCalendar(state(ctx).settings.region_exchanges)
     exchange = calendar.exchange(region)
-    first, last = session_range(start, end, today=datetime.now(UTC).date())
+    first, last = session_range(start, end, today=calendar_today())
     sessions = calendar.sessions(region, first, last)
     if not sessions:
         print(f"prometheus: no {exchange} sessions from {first} to {last}", file=sys.stderr)

@@ -38,7 +38,6 @@ from prometheus.cli.render import (
 )
 from prometheus.errors import PrometheusError, RunNotFound
 from prometheus.pipeline.phases import Phase
-from prometheus.pipeline.trading_days import require_trading_day
 
 if TYPE_CHECKING:
     from prometheus.pipeline.runs import Run, Step
@@ -116,17 +115,20 @@ def ensure(
     A holiday or weekend of the region's exchange, or a date outside its calendar, is
     refused (exit 2) unless --force.
     """
-    from prometheus.pipeline.state import ensure_run
+    from prometheus.pipeline.state import ensure_session_run
 
     cli = state(ctx)
-    calendar = TradingCalendar(cli.settings.region_exchanges)
-    today = datetime.now(UTC).date()
-    doing = "ensure the run"
-    if warning := require_trading_day(
-        calendar, as_of, region, force=force, today=today, doing=doing
-    ):
-        warn(warning)
-    run = ensure_run(cli.engine(), as_of, region, data_ready=data_ready, actor=cli.actor)
+    run = ensure_session_run(
+        cli.engine,
+        TradingCalendar(cli.settings.region_exchanges),
+        as_of,
+        region,
+        data_ready=data_ready,
+        force=force,
+        actor=cli.actor,
+        doing="ensure the run",
+        on_forced=warn,
+    )
     _say(run, fmt)
 
 

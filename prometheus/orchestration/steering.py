@@ -9,7 +9,7 @@ and the database.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -26,12 +26,19 @@ from prometheus.orchestration.waiting import (
     wait_for_phase,
 )
 from prometheus.pipeline.phases import NEXT, Phase
-from prometheus.pipeline.state import Outcome, Run, Step, advance_run, ensure_run, find_run
-from prometheus.pipeline.trading_days import require_trading_day
+from prometheus.pipeline.state import (
+    Outcome,
+    Run,
+    Step,
+    advance_run,
+    ensure_session_run,
+    find_run,
+    seconds_until_due,
+)
 
 log = get_logger(__name__)
 
-MIN_PAUSE_SECONDS = 0.05  # a backoff the host's clock says is over may not be over yet
+MIN_PAUSE_SECONDS = 0.05  # a backoff ending now: step again after this, never in a busy loop
 
 
 def mark_data_ready(
@@ -47,13 +54,17 @@ def mark_data_ready(
     past WAITING_FOR_DATA is left as it is). A day the region's exchange does not trade
     is refused (NotATradingDay) unless ``force``, as ``runs ensure`` refuses it; a region
     that maps to no exchange always is (UnknownRegion)."""
-    calendar = TradingCalendar(settings.region_exchanges)
-    today = datetime.now(UTC).date()
-    if warning := require_trading_day(
-        calendar, as_of_date, region, force=force, today=today, doing="mark the run data-ready"
-    ):
-        log.warning("run.ensure_forced", warning=warning)
-    return ensure_run(engine, as_of_date, region, data_ready=True, actor=actor)
+    return ensure_session_run(
+        lambda: engine,
+        TradingCalendar(settings.region_exchanges),
+        as_of_date,
+        region,
+        data_ready=True,
+        force=force,
+        actor=actor,
+        doing="mark the run data-ready",
+        on_forced=lambda warning: log.warning("run.ensure_forced", warning=warning),
+    )
 
 
 def advance(
@@ -103,7 +114,7 @@ def drive(
         if overall.judge(run) is not None:
             assert run is not None
             return run
-        pause = min(overall.next_wait(), _until_due(step, overall.run))
+        pause = min(overall.next_wait(), _until_due(engine, step, overall.run))
         try:
             wait_for_phase(
                 conn,
@@ -117,11 +128,10 @@ def drive(
             continue  # the backoff is over, or the poll's turn: step again
 
 
-def _until_due(step: Step, run: Run | None) -> float:
-    """How long a run backing off has before its next attempt; otherwise no limit."""
+def _until_due(engine: Engine, step: Step, run: Run | None) -> float:
+    """How long a run backing off has before its next attempt, as the database's clock
+    says (the one its ``next_attempt_at`` was set by: a host clock ahead of it would make
+    this a busy loop of steps, one behind it a late retry); otherwise no limit."""
     if step.outcome not in (Outcome.BACKING_OFF, Outcome.RETRY_SCHEDULED) or run is None:
         return float("inf")
-    if run.next_attempt_at is None:
-        return MIN_PAUSE_SECONDS
-    due_in = (run.next_attempt_at - datetime.now(UTC)).total_seconds()
-    return max(due_in, MIN_PAUSE_SECONDS)
+    return max(seconds_until_due(engine, run.run_id) or 0.0, MIN_PAUSE_SECONDS)

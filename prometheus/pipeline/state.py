@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings
 from prometheus.db.queries import query
 from prometheus.errors import IllegalTransition
@@ -29,6 +30,7 @@ from prometheus.pipeline.reads import (
 )
 from prometheus.pipeline.runs import Event, Outcome, Run, Step
 from prometheus.pipeline.stepping import ONE_RUN, BatchLimits, step_runs
+from prometheus.pipeline.trading_days import calendar_today, require_trading_day
 
 __all__ = [
     "Event",
@@ -41,6 +43,7 @@ __all__ = [
     "advance_run",
     "count_due_runs",
     "ensure_run",
+    "ensure_session_run",
     "find_run",
     "get_or_create_run",
     "get_run",
@@ -48,6 +51,7 @@ __all__ = [
     "list_due_run_ids",
     "list_runs",
     "run_events",
+    "seconds_until_due",
     "seconds_until_next_retry",
     "update_phase",
 ]
@@ -84,9 +88,41 @@ def list_due_run_ids(db: Database, *, limit: int = 100_000) -> list[int]:
         return list(conn.execute(query("list_due_runs"), {"limit": limit}).scalars())
 
 
+def ensure_session_run(
+    connect: Callable[[], Database],
+    calendar: TradingCalendar,
+    as_of_date: date,
+    region: str,
+    *,
+    data_ready: bool,
+    force: bool,
+    actor: str,
+    doing: str,
+    on_forced: Callable[[str], None],
+) -> Run:
+    """``ensure_run`` for a day the rule allows (``trading_days``): a session of the
+    region's exchange within its calendar, or any day with ``force``, whose warning goes
+    to ``on_forced`` (a CLI's stderr, an orchestrator's log). ``doing`` names the request
+    in the refusal ("ensure the run"). The day is judged before ``connect`` is called: a
+    refused day costs no connection, nor an embedded server's start."""
+    if warning := require_trading_day(
+        calendar, as_of_date, region, force=force, today=calendar_today(), doing=doing
+    ):
+        on_forced(warning)
+    return ensure_run(connect(), as_of_date, region, data_ready=data_ready, actor=actor)
+
+
 def seconds_until_next_retry(db: Database) -> float | None:
     with transaction(db) as conn:
         seconds = conn.execute(query("next_retry_in")).scalar_one()
+        return float(seconds) if seconds is not None else None
+
+
+def seconds_until_due(db: Database, run_id: int) -> float | None:
+    """Seconds until the run's backoff ends, as the database's clock says; None when it
+    is not backing off (due now, waiting, terminal, or gone)."""
+    with transaction(db) as conn:
+        seconds = conn.execute(query("run_due_in"), {"run_id": run_id}).scalar()
         return float(seconds) if seconds is not None else None
 
 

@@ -10,10 +10,18 @@ exchange is refused outright: no flag makes it known (SPEC section 3).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from prometheus.calendar import TradingCalendar
 from prometheus.errors import NotATradingDay
+
+
+def calendar_today() -> date:
+    """The day that places the calendar's range for work asked for by hand: the host's
+    date, in UTC. The range spans years, so a host clock some minutes off changes nothing
+    here; whatever is compared with the runs' own times (backoff, stuck runs, calendar
+    runs) reads the database's now() instead."""
+    return datetime.now(UTC).date()
 
 
 def require_trading_day(

@@ -155,6 +155,13 @@ FROM engine_runs
 WHERE phase IN ('DATA_READY', 'SIGNALS_DONE', 'UNIVERSES_DONE')
   AND coalesce(next_attempt_at, phase_changed_at) > now();
 
+-- name: run_due_in
+-- Seconds until one run's backoff ends, on the database's clock (no row: it is not
+-- backing off), so that a driver waiting for it never compares with a host's clock.
+SELECT extract(epoch FROM next_attempt_at - now()) AS seconds
+FROM engine_runs
+WHERE run_id = :run_id AND next_attempt_at > now();
+
 -- name: run_events
 SELECT event_id, run_id, kind, from_phase, to_phase, at, actor, detail
 FROM engine_run_events

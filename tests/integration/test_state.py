@@ -14,8 +14,9 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
+from prometheus.calendar import TradingCalendar
 from prometheus.config import Settings, libpq_url
-from prometheus.errors import InputError
+from prometheus.errors import InputError, NotATradingDay
 from prometheus.pipeline import tasks as reference
 from prometheus.pipeline.phases import TERMINAL, Phase
 from prometheus.pipeline.registry import phase_tasks
@@ -25,6 +26,7 @@ from prometheus.pipeline.state import (
     Step,
     advance_run,
     ensure_run,
+    ensure_session_run,
     get_or_create_run,
     get_run,
     list_active_runs,
@@ -494,3 +496,36 @@ def test_a_quiet_stepper_still_announces_completed(
         advance_run(engine, run, settings=settings, actor="t", notify=False)
     phases = [json.loads(n.payload)["phase"] for n in raw.notifies(timeout=1.0)]
     assert phases == ["COMPLETED"]
+
+
+def test_ensure_session_run_judges_the_day_before_it_connects(engine: Engine) -> None:
+    """The one rule behind `runs ensure` and an orchestrator's mark-data-ready: a day the
+    exchange does not trade is refused before any connection (so before an embedded
+    server would start), and with force the warning is said before the run is made."""
+    said: list[str] = []
+    connected: list[str] = []
+
+    def connect() -> Engine:
+        connected.append("connected")
+        return engine
+
+    def ensure(*, force: bool) -> Run:
+        return ensure_session_run(
+            connect, TradingCalendar(), date(2026, 11, 28), "US", data_ready=True,
+            force=force, actor="test", doing="ensure the run",
+            on_forced=lambda warning: said.append(f"{warning} ({len(connected)} connected)"),
+        )  # fmt: skip
+
+    with pytest.raises(NotATradingDay) as refused:
+        ensure(force=False)
+    assert str(refused.value) == (
+        "2026-11-28 (Saturday) is not a trading day for US (XNYS); pass --force to"
+        " ensure the run anyway"
+    )
+    assert connected == [] and said == []
+    run = ensure(force=True)
+    assert said == [
+        "2026-11-28 (Saturday) is not a trading day for US (XNYS); going ahead (--force)"
+        " (0 connected)"
+    ]
+    assert connected == ["connected"] and run.phase is Phase.DATA_READY

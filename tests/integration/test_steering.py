@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 import psycopg
@@ -18,10 +18,18 @@ from prometheus.calendar import UnknownRegion
 from prometheus.config import Settings
 from prometheus.db.connect import connect_listener
 from prometheus.errors import NotATradingDay, RunNotFound
+from prometheus.orchestration import steering
 from prometheus.orchestration.steering import advance, drive, mark_data_ready
 from prometheus.orchestration.waiting import RunFailed, WaitTimedOut
 from prometheus.pipeline.phases import Phase
-from prometheus.pipeline.state import Outcome, find_run, get_or_create_run, run_events
+from prometheus.pipeline.state import (
+    Outcome,
+    Step,
+    advance_run,
+    find_run,
+    get_or_create_run,
+    run_events,
+)
 from tests.support import reactor_tasks
 
 DAY = date(2026, 11, 24)  # a Tuesday
@@ -144,3 +152,41 @@ def test_drive_raises_when_the_run_fails_and_times_out_clearly(
     get_or_create_run(engine, DAY, "EU", actor="test")  # its data never comes
     with pytest.raises(WaitTimedOut, match=r"EU did not reach COMPLETED within 0\.3s"):
         drive(engine, listener, DAY, "EU", settings=task_settings, actor=ACTOR, timeout=0.3)
+
+
+def test_drive_waits_out_a_backoff_on_the_databases_clock(
+    engine: Engine,
+    task_settings: Settings,
+    listener: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run's next_attempt_at was set by the database's clock, and the wait for it is
+    measured by that clock too: a host clock an hour ahead (set here for the steering
+    module, whatever it reads) must not turn a 3 s backoff into a step every 50 ms."""
+
+    class HostAhead(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> HostAhead:
+            return super().now(tz) + timedelta(hours=1)
+
+    monkeypatch.setattr(steering, "datetime", HostAhead, raising=False)
+    steps: list[Outcome] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Step:
+        step = advance_run(*args, **kwargs)
+        steps.append(step.outcome)
+        return step
+
+    monkeypatch.setattr(steering, "advance_run", counted)
+    backoff = replace(task_settings, retry_base=timedelta(seconds=3))
+    run = mark_data_ready(engine, DAY, "US", settings=backoff, actor=ACTOR)
+    reactor_tasks.plan(engine, run.run_id, "DATA_READY", failures=1)
+    done = drive(
+        engine, listener, DAY, "US", settings=backoff, actor=ACTOR, timeout=30, poll_interval=60
+    )
+    assert done.phase is Phase.COMPLETED
+    # The failed attempt, the three phases after the backoff, and at most a step or two
+    # that find the backoff ending (the clocks of one database and one wait): not ~60.
+    assert steps.count(Outcome.RETRY_SCHEDULED) == 1
+    assert steps.count(Outcome.ADVANCED) == 3
+    assert steps.count(Outcome.BACKING_OFF) <= 2, steps
