@@ -100,9 +100,16 @@ def behind_a_pooler(driver: psycopg.Connection[Any]) -> bool:
 
 def connect_listener(listen_url: str, *, application_name: str) -> psycopg.Connection[Any]:
     """A standalone autocommit connection for LISTEN only: no transaction, no work on it,
-    so a slow phase never delays a notification and a notification never waits on a lock."""
+    so a slow phase never delays a notification and a notification never waits on a lock.
+
+    Never a server-side prepared statement on it: a wait reads its run on this connection
+    once per poll, and where no listen URL is set it comes through the database URL,
+    which may be a transaction pooler (a prepared read would run on a server connection
+    that never saw it). What it runs is too rare for preparing to save anything."""
     return psycopg.connect(
-        _conninfo(listen_url, LISTEN_URL_NAME, application_name), autocommit=True
+        _conninfo(listen_url, LISTEN_URL_NAME, application_name),
+        autocommit=True,
+        prepare_threshold=None,
     )
 
 
@@ -112,7 +119,9 @@ async def connect_listener_async(
     """``connect_listener`` for an asyncio program (an Airflow trigger's wait, the web
     console's change feed)."""
     return await psycopg.AsyncConnection.connect(
-        _conninfo(listen_url, LISTEN_URL_NAME, application_name), autocommit=True
+        _conninfo(listen_url, LISTEN_URL_NAME, application_name),
+        autocommit=True,
+        prepare_threshold=None,
     )
 
 

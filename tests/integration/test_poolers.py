@@ -7,6 +7,8 @@ says so, and it polls, so every run still completes exactly once, without the sw
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
@@ -18,9 +20,15 @@ from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
 from prometheus.config import Settings
-from prometheus.db.connect import PREPARE_THRESHOLD, make_engine
+from prometheus.db.connect import (
+    PREPARE_THRESHOLD,
+    connect_listener,
+    connect_listener_async,
+    make_engine,
+)
 from prometheus.db.driver import driver_connection
 from prometheus.db.migrate import discover, upgrade
+from prometheus.orchestration.waiting import WaitTimedOut, await_phase, wait_for_phase
 from prometheus.pipeline.phases import Phase
 from prometheus.pipeline.state import find_run, get_or_create_run, update_phase
 from tests.support import reactor_tasks
@@ -28,6 +36,7 @@ from tests.support.cli_runner import invoke
 from tests.support.clusters import PgBouncer
 from tests.support.inprocess import ReactorThreads, RunningReactor
 from tests.support.market_data import seed_region
+from tests.support.placing import place
 from tests.support.threads import Worker
 from tests.support.waiting import wait_until
 
@@ -211,3 +220,51 @@ def test_server_side_prepared_statements_only_where_no_pooler_is_in_the_way(
 
     assert prepare_threshold(engine) == PREPARE_THRESHOLD
     assert prepare_threshold(pooled_engine) is None
+
+
+READS = 20  # past psycopg's prepare threshold (5) several times over
+
+
+def test_a_wait_reads_its_run_again_and_again_through_a_transaction_pooler(
+    bouncer: PgBouncer, db_url: str, engine: Engine, pooled_engine: Engine
+) -> None:
+    """Without PROMETHEUS_LISTEN_URL a wait LISTENs (to no avail) and reads its run through
+    the pooler, once per poll. Past psycopg's prepare threshold a read must still not be
+    a server-side prepared statement: the pooler would run it on a server connection that
+    never saw the PREPARE ("prepared statement ... does not exist"). Other clients keep
+    the pooler's server connections changing hands meanwhile, as in any deployment."""
+    runs = {region: get_or_create_run(engine, DAY, region, actor="test") for region in ("US", "EU")}
+    pooled = bouncer.url(db_url)
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            with pooled_engine.begin() as conn:
+                conn.execute(text("SELECT pg_sleep(0.002)"))
+
+    churners = [threading.Thread(target=churn, daemon=True) for _ in range(3)]
+    for churner in churners:
+        churner.start()
+    try:
+        with connect_listener(pooled, application_name="tests-pooled-wait") as conn:
+            for _ in range(READS):  # each: LISTEN, one read of the run, out of time
+                with pytest.raises(WaitTimedOut):
+                    wait_for_phase(conn, DAY, "US", timeout=0)
+            place(engine, runs["US"], Phase.COMPLETED)
+            assert wait_for_phase(conn, DAY, "US", timeout=10).phase is Phase.COMPLETED
+
+        async def await_through_the_pooler() -> Phase:
+            async with await connect_listener_async(
+                pooled, application_name="tests-pooled-await"
+            ) as aconn:
+                for _ in range(READS):
+                    with pytest.raises(WaitTimedOut):
+                        await await_phase(aconn, DAY, "EU", timeout=0)
+                await asyncio.to_thread(place, engine, runs["EU"], Phase.COMPLETED)
+                return (await await_phase(aconn, DAY, "EU", timeout=10)).phase
+
+        assert asyncio.run(await_through_the_pooler()) is Phase.COMPLETED
+    finally:
+        stop.set()
+        for churner in churners:
+            churner.join(10)
