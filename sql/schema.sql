@@ -53,7 +53,7 @@ DECLARE
 BEGIN
     SELECT min(hold_id), count(*) INTO first_id, released FROM released_rows;
     IF released > 0 THEN
-        PERFORM pg_notify('prometheus_holds', json_build_object(
+        PERFORM prometheus_notify('prometheus_holds', json_build_object(
             'hold_id', first_id,
             'hold_count', released
         )::text);
@@ -92,7 +92,7 @@ BEGIN
     );
 
     IF coalesce(prometheus_setting('prometheus.notify'), 'on') <> 'off' THEN
-        PERFORM pg_notify('prometheus_engine_runs', json_build_object(
+        PERFORM prometheus_notify('prometheus_engine_runs', json_build_object(
             'run_id', NEW.run_id,
             'as_of_date', NEW.as_of_date,
             'region', left(NEW.region, 64),
@@ -220,7 +220,7 @@ BEGIN
 
         CONTINUE WHEN NOT pair.any_complete;
 
-        PERFORM pg_notify('prometheus_ingestion', json_build_object(
+        PERFORM prometheus_notify('prometheus_ingestion', json_build_object(
             'as_of_date', pair.as_of_date,
             'region', left(pair.region, 64),
             'dataset', left(pair.first_dataset, 64),
@@ -393,6 +393,19 @@ CREATE FUNCTION public.prometheus_is_purgeable(p_phase text, p_as_of_date date, 
     AS $$
     SELECT p_phase IN ('COMPLETED', 'FAILED') AND p_as_of_date < p_cutoff
 $$;
+
+CREATE FUNCTION public.prometheus_notify(p_channel text, p_payload text) RETURNS boolean
+    LANGUAGE sql
+    AS $_$
+    SELECT CASE
+        WHEN pg_notification_queue_usage() > CASE
+            WHEN current_setting('prometheus.notify_queue_limit', true) ~ '^ *[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)? *$'
+            THEN current_setting('prometheus.notify_queue_limit', true)::float8
+            ELSE 0.5
+        END THEN false
+        ELSE pg_notify(p_channel, p_payload) IS NOT NULL
+    END
+$_$;
 
 CREATE TABLE public.engine_run_purges (
     purge_id bigint NOT NULL,

@@ -166,8 +166,8 @@ class NotifyQueueFull:
         return (
             f"the server's NOTIFY queue is {_percent(self.usage)} full (limit "
             f"{_percent(self.limit)}): a session that LISTENs and does not read (or a long "
-            "transaction) holds it; when it is full every NOTIFY fails, and with it every "
-            "phase change that announces itself"
+            "transaction) holds it; past prometheus.notify_queue_limit (0.5 unless set) "
+            "the engine sends no notifications, and reactors poll until it drains"
         )
 
 

@@ -19,7 +19,9 @@ channel of its own is sent through a *work* connection (``prove``), and must arr
 within ``PROOF_TIMEOUT_SECONDS``. Until it does, and whenever it does not, the listener
 is not ``hearing``: /healthz is degraded, one ``listener.deaf`` line says why and what to
 set, and the reactor polls for due runs (the poll service) instead of waiting for the
-sweep.
+sweep. The database itself skips the proof, as every notification of ours, while the
+server's NOTIFY queue is past its limit (``prometheus_notify``): then the listener is deaf
+for that reason at once.
 """
 
 from __future__ import annotations
@@ -61,6 +63,15 @@ PROOF_TIMEOUT_SECONDS = 5.0  # a notification arrives in milliseconds, or not at
 POOLER_HINT = (
     "LISTEN does not work through a transaction pooler (PgBouncer pool_mode = transaction):"
     " set PROMETHEUS_LISTEN_URL to a direct or session-pooled URL of the primary"
+)
+NOTIFY_QUEUE_PROBLEM = (
+    "notifications are not being sent: the server's NOTIFY queue is fuller than"
+    " prometheus.notify_queue_limit"
+)
+NOTIFY_QUEUE_HINT = (
+    "a session that LISTENs and never reads (often idle in a transaction, on any database of"
+    " the server) holds the queue: end it (pg_stat_activity; `prometheus check` reports"
+    " NOTIFY_QUEUE)"
 )
 STANDBY_HINT = (
     "a standby cannot LISTEN: point PROMETHEUS_LISTEN_URL (or PROMETHEUS_DATABASE_URL) at"
@@ -138,6 +149,13 @@ class Listener:
         way, so nothing may be concluded from its absence."""
         with self._lock:
             self._expected = None
+
+    def proof_skipped(self) -> None:
+        """The database did not send the proof: every notification is skipped while the
+        server's NOTIFY queue is past its limit, so none of ours can be heard now. Deaf,
+        so the reactor polls, until a later proof is sent and arrives."""
+        self.cancel_proof()
+        self._deaf(NOTIFY_QUEUE_PROBLEM, NOTIFY_QUEUE_HINT)
 
     def _run(self) -> None:
         structlog.contextvars.bind_contextvars(reactor_id=self._reactor_id)
@@ -276,18 +294,22 @@ class Listener:
 def prove(listener: Listener, engine: Engine) -> None:
     """The listener check service's step: notify the listener's own channel through a
     work connection, the way every real notification reaches it (commits of other
-    sessions); the listener marks itself hearing when it arrives, deaf when it does not."""
+    sessions); the listener marks itself hearing when it arrives, deaf when it does not,
+    or when the database skipped it (as it skips every notification while its queue is
+    past the limit)."""
     payload = listener.expect_proof()
     if payload is None:
         return
     try:
         with engine.begin() as conn:
-            conn.execute(
+            sent = conn.execute(
                 query("listener_probe"), {"channel": listener.probe_channel, "payload": payload}
-            )
+            ).scalar_one()
     except BaseException:
         listener.cancel_proof()
         raise
+    if not sent:
+        listener.proof_skipped()
 
 
 def _ping(conn: psycopg.Connection[Any], timeout: float) -> list[tuple[str, str]]:

@@ -47,7 +47,8 @@ _GAUGE_HELP = {
     "check_problems": "Problems `prometheus check` would report, by kind.",
     "notification_queue_usage": (
         "pg_notification_queue_usage(): the fraction of the server's NOTIFY queue in use;"
-        " at 1 every NOTIFY fails (a listener that never reads holds it)."
+        " a listener that never reads holds it; past prometheus.notify_queue_limit (0.5)"
+        " the engine stops notifying, and reactors poll."
     ),
 }
 

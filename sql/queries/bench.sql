@@ -18,7 +18,7 @@ SELECT count(*) FROM engine_runs WHERE phase NOT IN ('COMPLETED', 'FAILED');
 
 -- name: bench_completed_signal
 -- Delivered when the transaction that completes the run commits, and not before.
-SELECT pg_notify('prometheus_bench', CAST(:run_id AS text));
+SELECT prometheus_notify('prometheus_bench', CAST(:run_id AS text));
 
 -- name: bench_park_runs
 -- Put DATA_READY runs in backoff, as after a failed attempt: active, but not due.

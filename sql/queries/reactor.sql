@@ -21,5 +21,6 @@ SELECT now();
 
 -- name: listener_probe
 -- A reactor's proof that its listener hears: a notification on the listener's own
--- channel, sent like every real one (by another session's commit).
-SELECT pg_notify(:channel, :payload);
+-- channel, sent like every real one (by another session's commit, and skipped like every
+-- real one while the server's NOTIFY queue is past its limit). True if it was sent.
+SELECT prometheus_notify(:channel, :payload);

@@ -8,16 +8,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine
+from psycopg import sql
+from sqlalchemy import Engine, text
 from structlog.testing import capture_logs
 
 from prometheus.calendar import TradingCalendar
 from prometheus.checks import CheckPolicy, NotifyQueueFull, ProblemKind, find_problems
 from prometheus.config import Settings, libpq_url
+from prometheus.orchestration.listener import NOTIFY_QUEUE_PROBLEM
+from prometheus.orchestration.notifications import Channel
+from prometheus.pipeline.state import list_runs
 from tests.support import reactor_tasks
 from tests.support.cli_runner import invoke
 from tests.support.inprocess import ReactorThreads, RunningReactor
@@ -98,12 +103,17 @@ def test_while_the_listener_is_down_the_reactor_polls_with_the_database_back(
     assert health(running)["polling"] is True
 
 
+FILLER = "tests_queue_filler"
+
+
 @pytest.fixture
 def held_queue(db_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A session that LISTENs and then sits in a transaction: it reads nothing, so every
-    notification from now on stays in the server's queue until it ends."""
+    """A session that LISTENs (on a filler channel and on ours) and then sits in a
+    transaction: it reads nothing, so every notification from now on stays in the server's
+    queue until it ends."""
     with psycopg.connect(libpq_url(db_url), application_name="tests-stuck-listener") as stuck:
-        stuck.execute("LISTEN tests_queue_filler")
+        for channel in (FILLER, *Channel):
+            stuck.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
         stuck.commit()
         stuck.execute("SELECT 1")  # and now idle in transaction
         yield stuck
@@ -140,3 +150,109 @@ def test_the_notify_queue_usage_is_a_gauge_and_a_check_problem_above_its_limit(
     running.wait_ready()
     usage = running.scraped()["prometheus_notification_queue_usage"]
     assert len(usage) == 1 and usage[0][1] > 0
+
+
+def queue_usage(conn: psycopg.Connection[Any]) -> float:
+    row = conn.execute("SELECT pg_notification_queue_usage()").fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+def fill(conn: psycopg.Connection[Any], *, past: float) -> None:
+    """Notify the filler channel, a page of the queue at a time, until its usage is past
+    ``past`` (a page is about a millionth of the server's 8 GB queue)."""
+    for n in range(1000):
+        if queue_usage(conn) > past:
+            return
+        conn.execute("SELECT pg_notify(%s, %s)", (FILLER, f"{n:05d}" * 1500))
+    raise AssertionError(f"the queue stayed at {queue_usage(conn)}, not past {past}")
+
+
+def test_past_the_queue_limit_writers_succeed_and_runs_complete_by_polling(
+    engine: Engine,
+    db_url: str,
+    quiet: Settings,
+    reactors: ReactorThreads,
+    held_queue: psycopg.Connection[Any],
+) -> None:
+    """A stuck listener holds the server's NOTIFY queue, filled just past the limit
+    (lowered for the database, as an operator would): every notification of ours is
+    skipped, so none can fail its writer when the queue is full. An ingestion batch's
+    commit and the reactor's phase changes succeed; the reactor's own proof is skipped
+    too, so its listener says why it cannot hear and it polls: the run completes with the
+    sweep an hour away. The stuck session, once it reads, finds nothing of ours."""
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as admin:
+        fill(admin, past=queue_usage(admin))  # a page in use, whatever was there before
+        limit = queue_usage(admin)
+        admin.execute(
+            sql.SQL("ALTER DATABASE {} SET prometheus.notify_queue_limit = {}").format(
+                sql.Identifier(admin.info.dbname), sql.Literal(repr(limit))
+            )
+        )
+        fill(admin, past=limit)
+        admin.execute("INSERT INTO region_datasets VALUES ('US', 'prices')")
+    engine.dispose()  # new sessions, with the database's new setting
+
+    running = reactors.start(quiet)
+    report = wait_until(
+        lambda: (report := health(running))["listener_problem"] == NOTIFY_QUEUE_PROBLEM and report,
+        what="the listener deaf for the skipped proof",
+    )
+    assert (report["http"], report["polling"]) == (503, True)
+
+    with engine.begin() as conn:  # an ingestion job's last dataset: its run is made ready
+        conn.execute(
+            text(
+                "INSERT INTO ingestion_batches (dataset, as_of_date, region, status, completed_at)"
+                " VALUES ('prices', :day, 'US', 'COMPLETE', now())"
+            ),
+            {"day": DAY},
+        )
+    (run,) = [r for r in list_runs(engine, region="US") if r.as_of_date == DAY]
+    wait_phase(engine, run.run_id)
+    assert running.sample("prometheus_polls_total") > 0
+
+    held_queue.rollback()  # it reads at last: everything queued while it held the queue
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as admin:
+        admin.execute("SELECT pg_notify(%s, 'end')", (FILLER,))
+    received = []
+    for notify in held_queue.notifies(timeout=30):
+        received.append(notify.channel)
+        if (notify.channel, notify.payload) == (FILLER, "end"):
+            break
+    assert received[-1] == FILLER and set(received) == {FILLER}  # nothing of ours
+
+
+def test_the_notify_queue_limit_is_a_setting_and_a_typo_means_the_default(
+    db_url: str, held_queue: psycopg.Connection[Any]
+) -> None:
+    with psycopg.connect(libpq_url(db_url), autocommit=True) as conn:
+        fill(conn, past=queue_usage(conn))
+
+        def sent(limit: str) -> bool:
+            conn.execute("SELECT set_config('prometheus.notify_queue_limit', %s, false)", (limit,))
+            row = conn.execute("SELECT prometheus_notify('tests_elsewhere', 'x')").fetchone()
+            assert row is not None
+            return bool(row[0])
+
+        assert sent("0") is False  # past it
+        assert sent(" 0.9 ") is True
+        assert sent("") is True  # unset: the default, 0.5
+        assert sent("1e-9") is False
+        assert sent("ten percent") is True  # not a number: the default, not an error
+
+
+def test_every_notification_of_ours_goes_through_prometheus_notify(engine: Engine) -> None:
+    """Whatever notifies (a trigger, a query) must respect the queue limit: pg_notify is
+    called in one function only, and no named query calls it."""
+    with engine.connect() as conn:
+        callers = conn.execute(
+            text(
+                "SELECT p.proname FROM pg_proc p"
+                " WHERE p.pronamespace = current_schema()::regnamespace"
+                " AND p.prosrc ILIKE '%pg_notify%'"
+            )
+        ).scalars()
+        assert set(callers) == {"prometheus_notify"}
+    queries = Path(__file__).resolve().parents[2] / "sql" / "queries"
+    assert [f.name for f in queries.glob("*.sql") if "pg_notify" in f.read_text().lower()] == []

@@ -173,6 +173,7 @@ def test_jobs_racing_with_different_sessions_flip_each_run_exactly_once(
 INLINED = {
     "prometheus_is_legal_transition(text,text)",
     "prometheus_is_purgeable(text,date,date)",
+    "prometheus_notify(text,text)",
     "prometheus_setting(text)",
 }
 
