@@ -39,6 +39,7 @@ from psycopg import pq, sql
 from sqlalchemy import Engine
 
 from prometheus.db.connect import connect_listener
+from prometheus.db.driver import driver_sql
 from prometheus.db.queries import query
 from prometheus.errors import first_line
 from prometheus.logs import get_logger
@@ -185,7 +186,7 @@ class Listener:
             self._url, application_name=f"prometheus-listener:{self._reactor_id}"[:63]
         )
         try:
-            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            row = conn.execute(driver_sql(query("listener_in_recovery"))).fetchone()
             if row is not None and row[0]:
                 raise CannotListen(
                     "the server it listens on is a standby (in recovery)", STANDBY_HINT
@@ -193,7 +194,7 @@ class Listener:
             channels = [*Channel, self.probe_channel]
             for channel in channels:
                 conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
-            listening = {row[0] for row in conn.execute("SELECT pg_listening_channels()")}
+            listening = {row[0] for row in conn.execute(driver_sql(query("listener_channels")))}
             missing = {str(c) for c in channels} - listening
             if missing:
                 raise CannotListen(f"LISTEN did not take: {sorted(missing)}", POOLER_HINT)
@@ -313,10 +314,11 @@ def prove(listener: Listener, engine: Engine) -> None:
 
 
 def _ping(conn: psycopg.Connection[Any], timeout: float) -> list[tuple[str, str]]:
-    """``SELECT 1``, waiting at most ``timeout`` for the answer (OperationalError if none
-    comes); return the notifications that arrived meanwhile, as (channel, payload)."""
+    """``listener_ping`` (``SELECT 1``), waiting at most ``timeout`` for the answer
+    (OperationalError if none comes); return the notifications that arrived meanwhile,
+    as (channel, payload)."""
     pgconn = conn.pgconn
-    pgconn.send_query(b"SELECT 1")
+    pgconn.send_query(driver_sql(query("listener_ping")).encode())
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(pgconn.socket, selectors.EVENT_READ)

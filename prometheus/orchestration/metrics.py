@@ -3,11 +3,20 @@ so several reactors in one process, as in tests and benchmarks, never collide)."
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 
+import psycopg
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
+
+from prometheus.errors import first_line
+from prometheus.logs import get_logger
+
+log = get_logger(__name__)
 
 _FAST_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 _PHASE_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
@@ -16,20 +25,34 @@ _PHASE_BUCKETS = (0.001, 0.01, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
 #: A database figure: one value, or values by label (``phase`` for runs, else ``kind``).
 Figure = float | Mapping[str, float]
 DatabaseFigures = Callable[[], Mapping[str, Figure]]
+#: While reads keep failing, one ``metrics.database_read_failed`` line per this many
+#: seconds: Prometheus scrapes every few seconds, and an outage is one event, not many.
+READ_FAILED_LOG_EVERY_S = 60.0
 
 
 class DatabaseGauges(Collector):
     """Figures read from the database at scrape time (runs by phase, stuck runs, the
-    `check` problems), so every reactor reports the same truth, not its own memory."""
+    `check` problems), so every reactor reports the same truth, not its own memory.
+
+    A read that fails leaves them out of that scrape (the reactor's own metrics still
+    answer), and says so: ``metrics.database_read_failed`` at the first failure and then
+    at most once a minute while they go on (with how many scrapes failed), a warning for a
+    database error (an outage), an error for anything else (a bug in a read);
+    ``metrics.database_read_recovered`` when a read works again."""
 
     def __init__(self, read: DatabaseFigures) -> None:
         self._read = read
+        self._lock = threading.Lock()  # scrapes may come on several threads at once
+        self._failures = 0  # consecutive failed reads
+        self._logged_at: float | None = None  # time.monotonic() of the last failure line
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         try:
             figures = self._read()
-        except Exception:  # a scrape during an outage reports the reactor's own metrics
+        except Exception as exc:  # the outermost frame of this scrape's read: say it, go on
+            self._failed(exc)
             return
+        self._recovered()
         for name, series in figures.items():
             help_text = _GAUGE_HELP.get(name, name)
             if not isinstance(series, Mapping):
@@ -40,6 +63,29 @@ class DatabaseGauges(Collector):
             for key, value in sorted(series.items()):
                 family.add_metric([key], value)
             yield family
+
+    def _failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._failures += 1
+            due = self._logged_at is None or now - self._logged_at >= READ_FAILED_LOG_EVERY_S
+            if due:
+                self._logged_at = now
+            failures = self._failures
+        if due:
+            outage = isinstance(exc, SQLAlchemyError | psycopg.Error)
+            (log.warning if outage else log.error)(
+                "metrics.database_read_failed",
+                error=first_line(exc),
+                error_type=type(exc).__name__,
+                failures=failures,
+            )
+
+    def _recovered(self) -> None:
+        with self._lock:
+            failures, self._failures, self._logged_at = self._failures, 0, None
+        if failures:
+            log.info("metrics.database_read_recovered", failures=failures)
 
 
 _GAUGE_HELP = {

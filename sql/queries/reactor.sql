@@ -19,6 +19,21 @@ SELECT DISTINCT region FROM region_datasets ORDER BY region;
 -- Calendar decisions use the database's clock, like backoff and stuck checks.
 SELECT now();
 
+-- name: listener_in_recovery
+-- Asked by the listener on every connect: a standby cannot LISTEN, and its listener would
+-- hear nothing while saying it is connected.
+SELECT pg_is_in_recovery();
+
+-- name: listener_channels
+-- What the listener's session LISTENs on, after its LISTENs: one that did not take (a
+-- transaction pooler may accept LISTEN and drop it) is missing here.
+SELECT pg_listening_channels();
+
+-- name: listener_ping
+-- A silent listener's probe of its link: answered at once by any live backend, so no
+-- answer within the ping's deadline means a dead or blackholed connection.
+SELECT 1;
+
 -- name: listener_probe
 -- A reactor's proof that its listener hears: a notification on the listener's own
 -- channel, sent like every real one (by another session's commit, and skipped like every

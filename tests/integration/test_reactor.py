@@ -386,6 +386,33 @@ def test_after_the_link_returns_the_reconnect_sweep_finds_the_run_it_missed(
     wait_until(lambda: healthz_is(running, 200), timeout=DEADLINE, what="healthy again")
 
 
+def test_a_scrape_while_the_database_is_away_says_so_once_and_when_it_is_back(
+    proxy: Proxy, reactors: ReactorThreads, db_url: str, reactor_settings: Settings
+) -> None:
+    """/metrics answers with the reactor's own metrics while its database figures cannot
+    be read; the failure is one warning for the outage (not one per scrape, nor none),
+    and the recovery one line more."""
+    running = reactors.start(replace(reactor_settings, database_url=proxy.url(db_url)))
+    running.wait_ready()
+    assert "prometheus_runs" in running.scraped()
+
+    with capture_logs() as logs:
+        proxy.stop()
+        for _ in range(3):
+            scraped = running.scraped()
+            assert "prometheus_runs" not in scraped
+            assert "prometheus_sweeps_total" in scraped
+        proxy.start()
+        wait_until(lambda: "prometheus_runs" in running.scraped(), what="the figures back")
+    said = [e for e in logs if e["event"].startswith("metrics.database_read")]
+    assert [(e["event"], e["log_level"]) for e in said] == [
+        ("metrics.database_read_failed", "warning"),
+        ("metrics.database_read_recovered", "info"),
+    ]
+    assert said[0]["failures"] == 1 and said[1]["failures"] >= 3
+    assert said[0]["error_type"] == "OperationalError"
+
+
 # -- 7. retries -----------------------------------------------------------------------------
 
 
